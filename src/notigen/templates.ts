@@ -1,0 +1,132 @@
+/**
+ * notigen templates (spec §8.1): real, scrubbed Nova notification sequences with placeholders,
+ * one file per operation (`<operation>_<N>.json`). Element 0 holds the hints (time_map:
+ * DT placeholder → [days, seconds, microseconds] offsets); elements 1.. are notifications.
+ *
+ * Instantiating one gives a fresh instance lifecycle at a chosen time: UUIDs, addresses and
+ * names are drawn from the random source, datetimes are `now` + their offset. Two deliberate
+ * differences from upstream notigen: the third time_map value is read as microseconds (upstream
+ * read milliseconds, spec §10.18), and publisher_id has Nova's real shape `compute.<host>`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Notification } from '../shared/amqp/oslo.js';
+import type { DateTime } from '../shared/time.js';
+
+export interface Template {
+  /** File name without .json, e.g. compute.instance.create.start_24 */
+  readonly name: string;
+  /** The part before the first `_`, e.g. compute.instance.create.start */
+  readonly operation: string;
+  readonly timeMap: Readonly<Record<string, readonly [number, number, number]>>;
+  /** JSON text of the notifications, placeholders in place. */
+  readonly text: string;
+}
+
+export type Random = () => number;
+
+/** A small seeded generator (mulberry32), so benchmarks and tests are reproducible. */
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function loadTemplates(dir: string): Template[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const parsed = JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown[];
+      const hints = parsed[0] as { time_map: Record<string, [number, number, number]> };
+      const name = f.replace(/\.json$/, '');
+      return { name, operation: name.split('_')[0]!, timeMap: hints.time_map, text: JSON.stringify(parsed.slice(1)) };
+    });
+}
+
+const PLACEHOLDER = /\[\[\[\[([A-Za-z0-9_]+)\]\]\]\]/g;
+
+/**
+ * One lifecycle of the template at `now`, sorted by timestamp. `overrides` fixes named values
+ * (e.g. an instance's tenant_id) and payload fields of every notification (e.g. instance_id).
+ */
+export function instantiate(
+  template: Template,
+  now: DateTime,
+  random: Random,
+  overrides: { named?: Record<string, string>; payload?: Record<string, unknown> } = {},
+): Notification[] {
+  const values = new Map<string, string>();
+  const host = overrides.named?.['host'] ?? `host-${number6(random)}`;
+  const valueOf = (key: string): string => {
+    let v = values.get(key);
+    if (v !== undefined) return v;
+    v = overrides.named?.[key] ?? generate(key, template, now, random, host);
+    values.set(key, v);
+    return v;
+  };
+  const text = template.text.replace(PLACEHOLDER, (_m, key: string) => escapeJsonString(valueOf(key)));
+  const notifications = JSON.parse(text) as Notification[];
+  if (overrides.payload) {
+    for (const n of notifications) {
+      const payload = n['payload'];
+      if (payload && typeof payload === 'object') Object.assign(payload, overrides.payload);
+    }
+  }
+  return notifications.sort((a, b) => String(a['timestamp']).localeCompare(String(b['timestamp'])));
+}
+
+function generate(key: string, template: Template, now: DateTime, random: Random, host: string): string {
+  if (key.startsWith('DT_')) {
+    const offset = template.timeMap[`[[[[${key}]]]]`] ?? [0, 0, 0];
+    return now.plusSeconds(offset[0] * 86_400 + offset[1]).plusMicros(offset[2]).toString();
+  }
+  if (key.startsWith('UUID_')) return uuid4(random);
+  if (key.startsWith('XUUID_')) return uuid4(random).replace(/-/g, '');
+  if (key.startsWith('V4_')) return Array.from({ length: 4 }, () => 127 + Math.floor(random() * 127)).join('.');
+  if (key.startsWith('V6_')) return Array.from({ length: 8 }, () => Math.floor(random() * 65536).toString(16).padStart(4, '0')).join(':');
+  switch (key) {
+    case 'tenant_id':
+    case 'user_id':
+      return String(number6(random));
+    case 'display_name':
+      return `Instance_${number6(random)}`;
+    case 'host':
+      return host;
+    case 'hostname':
+      return `server-${number6(random)}`;
+    case 'node':
+      return `node-${number6(random)}`;
+    case 'reservation_id':
+      return `res-${number6(random)}`;
+    case 'image_name':
+      return `image-${number6(random)}`;
+    case 'device_name':
+      return `device-${number6(random)}`;
+    case 'publisher_id':
+      return `compute.${host}`;
+    default:
+      throw new Error(`template ${template.name}: unknown placeholder [[[[${key}]]]]`);
+  }
+}
+
+function number6(random: Random): number {
+  return 100000 + Math.floor(random() * 899999);
+}
+
+export function uuid4(random: Random): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
+  hex[12] = '4';
+  hex[16] = (8 + Math.floor(random() * 4)).toString(16);
+  const h = hex.join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function escapeJsonString(s: string): string {
+  return JSON.stringify(s).slice(1, -1);
+}

@@ -1,0 +1,108 @@
+/**
+ * winchester.yaml (spec §4.1), validated with zod at start. Upstream's files load unchanged;
+ * a wrong type or missing key stops the process with file, key path and reason; unknown keys
+ * give a warning naming them.
+ *
+ * The files it names (distiller_config, trigger_definitions, pipeline_config) are searched in
+ * `config_path` (relative entries against the cwd, as upstream) and then, so that a config
+ * directory can be used from anywhere, in winchester.yaml's own directory.
+ *
+ * Keys we add (optional, documented in README "Configuration"):
+ *   indexed_traits          trait names also written to the typed `trait` table, for queries
+ *                           by value (default: instance_id, tenant_id, request_id, user_id)
+ */
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, formatKeyPath } from '../errors.js';
+import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { locate } from './yagi-conf.js';
+import { readYamlFile } from './yaml-file.js';
+
+const boolish = z.boolean();
+const positive = z.number().positive();
+
+const schema = z.object({
+  config_path: z.union([z.string(), z.array(z.string())]).default('.'),
+  database: z.object({
+    url: z.string().min(1),
+    echo_sql: boolish.default(false),
+  }),
+  distiller_config: z.string().min(1).optional(),
+  distiller_trait_plugins: z.union([z.record(z.string(), z.string()), z.array(z.unknown()), z.null()]).optional(),
+  catch_all_notifications: boolish.default(false),
+  trigger_definitions: z.string().min(1).optional(),
+  time_sync_endpoint: z.url().optional(),
+  statistics_period: positive.default(10),
+  pipeline_handlers: z.record(z.string(), z.string()).default({}),
+  pipeline_config: z.string().min(1).optional(),
+  pipeline_worker_batch_size: z.number().int().positive().default(1000),
+  pipeline_worker_delay: z.number().nonnegative().default(10),
+  purge_completed_streams: boolish.default(true),
+  trim_events: boolish.default(false),
+  trim_events_age: z.string().default('$timestamp - 14d'),
+  trim_events_batch_size: z.number().int().positive().default(100),
+  log_level: z.string().default('info'),
+  log_file: z.string().optional(),
+  logging_config: z.string().optional(),
+  indexed_traits: z.array(z.string().min(1)).default(['instance_id', 'tenant_id', 'request_id', 'user_id']),
+});
+
+export type WinchesterYaml = z.output<typeof schema>;
+
+export interface WinchesterConfig {
+  readonly file: string;
+  readonly raw: WinchesterYaml;
+  readonly database: DatabaseTarget;
+  /** Directories searched for the other files, in order. */
+  readonly searchPath: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+export interface LoadWinchesterOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export function loadWinchesterConfig(path: string, options: LoadWinchesterOptions = {}): WinchesterConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const file = resolve(cwd, path);
+  const data = readYamlFile(file);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(file, '', 'expected a mapping of settings at the top level');
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(file, formatKeyPath(issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))), issue.message);
+  }
+  const raw = parsed.data;
+  const warnings: string[] = [];
+  const unknown = Object.keys(data).filter((k) => !(k in schema.shape));
+  if (unknown.length > 0) warnings.push(`${file}: unknown keys ignored: ${unknown.join(', ')}`);
+  if (raw.logging_config) warnings.push(`${file}: logging_config (${raw.logging_config}) is a Python logging file and is not used; logs go to stdout as JSON (pino)`);
+  const plugins = raw.distiller_trait_plugins;
+  if (plugins && (Array.isArray(plugins) ? plugins.length > 0 : Object.keys(plugins).length > 0)) {
+    throw new ConfigError(file, 'distiller_trait_plugins', 'Python trait plugins cannot be loaded; remove the key (the built-in split and bitfield plugins are always available)');
+  }
+
+  const dbUrl = env['STV3_DATABASE_URL'] || raw.database.url;
+  let database: DatabaseTarget;
+  try {
+    database = parseDatabaseUrl(dbUrl);
+  } catch (err) {
+    throw new ConfigError(env['STV3_DATABASE_URL'] ? 'environment' : file, env['STV3_DATABASE_URL'] ? 'STV3_DATABASE_URL' : 'database.url', (err as Error).message);
+  }
+  const configPath = typeof raw.config_path === 'string' ? [raw.config_path] : raw.config_path;
+  const searchPath = [...configPath.map((p) => resolve(cwd, p)), dirname(file)];
+  return { file, raw, database, searchPath, warnings };
+}
+
+/** Resolves one of the files winchester.yaml names (key = its key there). */
+export function resolveConfigFile(config: WinchesterConfig, key: 'distiller_config' | 'trigger_definitions' | 'pipeline_config'): string {
+  const name = config.raw[key];
+  if (!name) throw new ConfigError(config.file, key, 'required key missing');
+  const found = locate(name, config.searchPath[0]!, config.searchPath.slice(1));
+  if (!found) throw new ConfigError(config.file, key, `${name} not found in config_path (${config.searchPath.join(', ')})`);
+  return found;
+}

@@ -1,0 +1,33 @@
+/**
+ * Start-up database work common to every process: open the pool and bring the schema up to
+ * date (migrations are idempotent and serialised, so every process may run them).
+ */
+import { createConnection } from 'mysql2/promise';
+import type { Logger } from 'pino';
+import type { DatabaseTarget } from '../config/database-url.js';
+import { migrate } from './migrate.js';
+import { createDbPool, type Pool } from './pool.js';
+import { retryTransient } from './retry.js';
+
+export async function migrateDatabase(target: DatabaseTarget, log: Logger, signal?: AbortSignal): Promise<string[]> {
+  return retryTransient(
+    'migrate',
+    async () => {
+      const conn = await createConnection({ ...target.options, multipleStatements: true, connectTimeout: 10_000 });
+      try {
+        return await migrate(conn, log);
+      } finally {
+        await conn.end().catch(() => undefined);
+      }
+    },
+    log,
+    signal,
+  );
+}
+
+export async function openDatabase(target: DatabaseTarget, connectionLimit: number, log: Logger, signal?: AbortSignal): Promise<Pool> {
+  const pool = createDbPool(target, { connectionLimit });
+  await retryTransient('connect', async () => void (await pool.query('SELECT 1')), log, signal);
+  log.info({ database: target.display }, 'database connected');
+  return pool;
+}

@@ -1,0 +1,111 @@
+/**
+ * Writing events: the part of the ingest transaction shared by the yagi-worker and by the
+ * pipeline workers (handlers' new events go through exactly the same path).
+ *
+ * Idempotence (invariant 2) rests on the unique message_id: a message_id already stored, or
+ * seen earlier in the same batch, stores nothing and is reported as a duplicate. Should another
+ * process insert the same message_id between our check and our insert, the INSERT fails with a
+ * duplicate-key error; the caller retries the batch and the check then finds it.
+ */
+import type { SqlValue } from 'mysql2';
+import type { Pool } from 'mysql2/promise';
+import { traitTypeOf, TraitTypeCode, type Event, type TraitValue } from '../event.js';
+import { DateTime } from '../time.js';
+import { encodeTraits } from './trait-codec.js';
+import { insertRows, type Queryable } from './sql.js';
+
+export interface StoredEvent {
+  readonly id: number;
+  readonly event: Event;
+}
+
+export interface InsertResult {
+  readonly stored: StoredEvent[];
+  readonly duplicates: Event[];
+}
+
+/**
+ * event_type ids, cached for the life of the process. New types are inserted on their own
+ * autocommit statement (INSERT IGNORE, so two processes racing on a new type both succeed:
+ * upstream dropped one event as a "duplicate" there, spec §10.5).
+ */
+export class EventTypeIds {
+  private readonly cache = new Map<string, number>();
+
+  constructor(private readonly pool: Pool) {}
+
+  async resolve(names: Iterable<string>): Promise<ReadonlyMap<string, number>> {
+    const missing = [...new Set(names)].filter((n) => !this.cache.has(n));
+    if (missing.length > 0) {
+      await insertRows(this.pool, 'INSERT IGNORE INTO event_type (`desc`) VALUES', missing.map((n) => [n]));
+      const [rows] = await this.pool.query('SELECT id, `desc` FROM event_type WHERE `desc` IN (?)', [missing]);
+      for (const r of rows as { id: number; desc: string }[]) this.cache.set(r.desc, r.id);
+    }
+    return this.cache;
+  }
+}
+
+/** Inserts the events that are new; runs inside the caller's transaction. */
+export async function insertEvents(
+  conn: Queryable,
+  events: readonly Event[],
+  typeIds: ReadonlyMap<string, number>,
+  indexedTraits: ReadonlySet<string>,
+): Promise<InsertResult> {
+  if (events.length === 0) return { stored: [], duplicates: [] };
+  const duplicates: Event[] = [];
+  const unique = new Map<string, Event>();
+  for (const e of events) {
+    if (unique.has(e.messageId)) duplicates.push(e);
+    else unique.set(e.messageId, e);
+  }
+  const [existing] = await conn.query('SELECT message_id FROM event WHERE message_id IN (?)', [[...unique.keys()]]);
+  for (const r of existing as { message_id: string }[]) {
+    duplicates.push(unique.get(r.message_id)!);
+    unique.delete(r.message_id);
+  }
+  if (unique.size === 0) return { stored: [], duplicates };
+
+  const fresh = [...unique.values()];
+  await insertRows(
+    conn,
+    'INSERT INTO event (message_id, generated, event_type_id, traits) VALUES',
+    fresh.map((e) => [e.messageId, e.timestamp.toSql(), typeIdOf(typeIds, e.eventType), encodeTraits(e.traits)]),
+  );
+  const [idRows] = await conn.query('SELECT id, message_id FROM event WHERE message_id IN (?)', [[...unique.keys()]]);
+  const ids = new Map((idRows as { id: number; message_id: string }[]).map((r) => [r.message_id, r.id]));
+  const stored = fresh.map((event) => ({ id: ids.get(event.messageId)!, event }));
+
+  if (indexedTraits.size > 0) {
+    const traitRows: SqlValue[][] = [];
+    for (const { id, event } of stored) {
+      for (const name of indexedTraits) {
+        const v = event.traits[name];
+        if (v === undefined || v === null) continue;
+        traitRows.push([id, name, ...typedColumns(v)]);
+      }
+    }
+    if (traitRows.length > 0) {
+      await insertRows(conn, 'INSERT INTO trait (event_id, name, type, t_string, t_int, t_float, t_datetime) VALUES', traitRows);
+    }
+  }
+  return { stored, duplicates };
+}
+
+/** type, t_string, t_int, t_float, t_datetime for one value (non-finite floats: no value column). */
+function typedColumns(v: TraitValue): SqlValue[] {
+  const type = traitTypeOf(v);
+  return [
+    TraitTypeCode[type],
+    typeof v === 'string' ? v : null,
+    typeof v === 'bigint' ? v : null,
+    typeof v === 'number' && Number.isFinite(v) ? v : null,
+    v instanceof DateTime ? v.toSql() : null,
+  ];
+}
+
+function typeIdOf(typeIds: ReadonlyMap<string, number>, eventType: string): number {
+  const id = typeIds.get(eventType);
+  if (id === undefined) throw new Error(`event type "${eventType}" was not resolved before insert`);
+  return id;
+}

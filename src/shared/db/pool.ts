@@ -1,0 +1,36 @@
+/**
+ * The mysql2 pool every process uses. Datetimes travel as strings (`dateStrings`) so that
+ * microseconds survive (JS Date has milliseconds only); the session is UTC and strict, so a
+ * value MySQL would cut or coerce is an error instead.
+ */
+import { createPool, type Pool, type PoolOptions } from 'mysql2/promise';
+import type { DatabaseTarget } from '../config/database-url.js';
+
+export type { Pool, PoolConnection } from 'mysql2/promise';
+
+export interface PoolSettings {
+  connectionLimit: number;
+  /** Extra mysql2 options (tests use multipleStatements). */
+  extra?: PoolOptions;
+}
+
+export function createDbPool(target: DatabaseTarget, settings: PoolSettings): Pool {
+  const pool = createPool({
+    ...target.options,
+    connectionLimit: settings.connectionLimit,
+    maxIdle: settings.connectionLimit,
+    waitForConnections: true,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    timezone: 'Z',
+    charset: 'UTF8MB4_GENERAL_CI',
+    connectTimeout: 10_000,
+    enableKeepAlive: true,
+    ...settings.extra,
+  });
+  pool.pool.on('connection', (conn) => {
+    conn.query("SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout = 20");
+  });
+  return pool;
+}

@@ -1,0 +1,171 @@
+/**
+ * Compiles a parsed JSONPath (jsonpath-parser.ts) into closures once, at definition load time,
+ * so distilling a notification walks the body without parsing or building match objects.
+ *
+ * Each AST node becomes a step `(value, path) => stop?` that feeds its matches to the next step,
+ * chained at compile time (continuation passing). A match whose value is null is dropped
+ * (spec §3.3 step 1). Two evaluators per path:
+ *  - first(): the first non-null match, stopping as soon as it is found (traits without plugin);
+ *  - all(): every non-null match with its path string, for plugins (§3.3 step 2).
+ *
+ * Path strings are jsonpath-rw's: segments joined with `.`, quoted keys without quotes, array
+ * positions as their own `[n]` segment, nothing for `$`. Only all() builds them.
+ *
+ * Matching semantics of jsonpath-rw 1.4:
+ *  - a name or `*` applies to objects only (on an array or a scalar it matches nothing);
+ *  - `[n]` applies to arrays; negative n counts from the end;
+ *  - `[*]` yields an array's elements; any other non-null value is treated as a one-element
+ *    list of itself (so `payload.host[*]` finds the host string, path `payload.host.[0]`);
+ *  - `a..b` finds b on each match of a and then on all its descendants, depth first;
+ *  - `a|b` yields a's matches, then b's.
+ * Where upstream raised instead (`[n]` on an object or a number, `[*]` on a float) we match
+ * nothing, and JS visits integer-like object keys first where Python kept insertion order.
+ */
+import type { PathNode } from './jsonpath-parser.js';
+
+/** One match handed to a plugin: its path string and its (non-null) value. */
+export type TraitMatch = readonly [path: string, value: unknown];
+
+export interface CompiledPath {
+  /** The first non-null match, or undefined when there is none. */
+  first(body: unknown): unknown;
+  /** Every non-null match in jsonpath-rw order, with its path string. */
+  all(body: unknown): TraitMatch[];
+}
+
+/** Compiles parsed paths; several (a `fields` list) form a union where earlier paths match first. */
+export function compilePaths(nodes: readonly [PathNode, ...PathNode[]]): CompiledPath {
+  return compileNode(nodes.reduce((left, right) => ({ kind: 'union', left, right })));
+}
+
+/** A path as a linked list from the leaf up: a key, or an array position. */
+interface PathLink {
+  readonly up: PathLink | null;
+  readonly segment: string | number;
+}
+
+type Step = (value: unknown, path: PathLink | null) => boolean;
+
+/** Per-evaluation state shared by a compiled path's closures (evaluation is synchronous). */
+interface EvalState {
+  root: unknown;
+  first: unknown;
+  matches: TraitMatch[];
+}
+
+function compileNode(node: PathNode): CompiledPath {
+  const state: EvalState = { root: undefined, first: undefined, matches: [] };
+  const noLink = (): null => null;
+  const link = (up: PathLink | null, segment: string | number): PathLink => ({ up, segment });
+
+  const firstStep = build(node, state, noLink, (value) => {
+    if (value === null || value === undefined) return false;
+    state.first = value;
+    return true;
+  });
+  const allStep = build(node, state, link, (value, path) => {
+    if (value !== null && value !== undefined) state.matches.push([pathString(path), value]);
+    return false;
+  });
+
+  return {
+    first(body) {
+      state.root = body;
+      firstStep(body, null);
+      const found = state.first;
+      state.first = state.root = undefined;
+      return found;
+    },
+    all(body) {
+      state.root = body;
+      state.matches = [];
+      allStep(body, null);
+      const found = state.matches;
+      state.matches = [];
+      state.root = undefined;
+      return found;
+    },
+  };
+}
+
+type Extend = (up: PathLink | null, segment: string | number) => PathLink | null;
+
+function build(node: PathNode, state: EvalState, extend: Extend, next: Step): Step {
+  switch (node.kind) {
+    case 'root':
+      return () => next(state.root, null);
+    case 'fields':
+      return node.names.length === 1 ? field(node.names[0]!, extend, next) : fields(node.names, extend, next);
+    case 'wildcard':
+      return (value, path) => isObject(value) && eachEntry(value, path, extend, next);
+    case 'index': {
+      const index = node.index;
+      return (value, path) => {
+        if (!Array.isArray(value)) return false;
+        const at = index < 0 ? value.length + index : index;
+        return at >= 0 && at < value.length && next(value[at], extend(path, index));
+      };
+    }
+    case 'every':
+      return (value, path) => {
+        if (Array.isArray(value)) return eachElement(value, path, extend, next);
+        return value !== null && value !== undefined && next(value, extend(path, 0));
+      };
+    case 'child':
+      return build(node.left, state, extend, build(node.right, state, extend, next));
+    case 'union': {
+      const left = build(node.left, state, extend, next);
+      const right = build(node.right, state, extend, next);
+      return (value, path) => left(value, path) || right(value, path);
+    }
+    case 'descendants': {
+      const right = build(node.right, state, extend, next);
+      const descend: Step = (value, path) => {
+        if (right(value, path)) return true;
+        if (Array.isArray(value)) return eachElement(value, path, extend, descend);
+        return isObject(value) && eachEntry(value, path, extend, descend);
+      };
+      return build(node.left, state, extend, descend);
+    }
+  }
+}
+
+function field(name: string, extend: Extend, next: Step): Step {
+  return (value, path) => isObject(value) && Object.hasOwn(value, name) && next(value[name], extend(path, name));
+}
+
+function fields(names: readonly string[], extend: Extend, next: Step): Step {
+  return (value, path) => {
+    if (!isObject(value)) return false;
+    for (const name of names) {
+      if (Object.hasOwn(value, name) && next(value[name], extend(path, name))) return true;
+    }
+    return false;
+  };
+}
+
+function eachEntry(value: Record<string, unknown>, path: PathLink | null, extend: Extend, next: Step): boolean {
+  for (const key of Object.keys(value)) {
+    if (next(value[key], extend(path, key))) return true;
+  }
+  return false;
+}
+
+function eachElement(value: readonly unknown[], path: PathLink | null, extend: Extend, next: Step): boolean {
+  for (let i = 0; i < value.length; i++) {
+    if (next(value[i], extend(path, i))) return true;
+  }
+  return false;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function pathString(path: PathLink | null): string {
+  const segments: string[] = [];
+  for (let link = path; link !== null; link = link.up) {
+    segments.push(typeof link.segment === 'number' ? `[${link.segment}]` : link.segment);
+  }
+  return segments.reverse().join('.');
+}

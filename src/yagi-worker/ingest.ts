@@ -1,0 +1,190 @@
+/**
+ * The ingest transaction: a batch of deliveries becomes, in ONE MySQL transaction, the new
+ * events (idempotent on message_id), their stream assignments, and the quarantine rows of the
+ * poison among them. The caller acks the batch only after this commits (invariant 1).
+ *
+ * Failures:
+ * - transient database trouble (connection lost, deadlock, lock wait, server down): the whole
+ *   batch is retried with capped backoff, for as long as it takes; nothing else is consumed
+ *   meanwhile because nothing is acked and prefetch bounds what the broker sends;
+ * - any other database error belongs to some message's data: the batch is split and each
+ *   message committed alone, so the one the database rejects is quarantined with the
+ *   database's reason and the good ones around it are stored.
+ */
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { Logger } from 'pino';
+import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
+import { backoffMs, sleep } from '../shared/backoff.js';
+import { isTransientDbError } from '../shared/db/errors.js';
+import { EventTypeIds, insertEvents, type StoredEvent } from '../shared/db/event-store.js';
+import { insertRows, inTransaction, type Queryable } from '../shared/db/sql.js';
+import { PoisonMessageError, toError } from '../shared/errors.js';
+import type { Event } from '../shared/event.js';
+import { DateTime } from '../shared/time.js';
+import { emptyCounts, type IngestCounts } from './stats.js';
+
+/** What ingest needs of the distiller. */
+export interface NotificationDistiller {
+  /** null: no definition matched. Throws PoisonMessageError for undistillable notifications. */
+  distill(notification: Notification, now: DateTime): Event | null;
+}
+
+/** Stream work done inside the same transaction (issue: streams); a no-op when absent. */
+export interface StreamAssigner {
+  assign(conn: Queryable, stored: readonly StoredEvent[]): Promise<void>;
+}
+
+export interface RawMessage {
+  readonly body: Buffer;
+  readonly queue: string;
+}
+
+export type Prepared = { readonly raw: RawMessage } & (
+  | { readonly kind: 'event'; readonly event: Event }
+  | { readonly kind: 'unmatched'; readonly eventType: string }
+  | { readonly kind: 'poison'; readonly reason: string; readonly messageId?: string; readonly eventType?: string }
+);
+
+export interface IngestOptions {
+  readonly pool: Pool;
+  readonly distiller: NotificationDistiller;
+  readonly cell: string;
+  readonly maxBodyBytes: number;
+  readonly indexedTraits: ReadonlySet<string>;
+  readonly log: Logger;
+  readonly streams?: StreamAssigner;
+  /** "now" for notifications without a timestamp. */
+  readonly clock?: () => DateTime;
+}
+
+/** Quarantine keeps at most this much of a body (the rest is counted in body_size). */
+const QUARANTINE_BODY_LIMIT = 4 * 1024 * 1024;
+const MAX_ID_CHARS = 255;
+
+export class Ingestor {
+  private readonly eventTypes: EventTypeIds;
+  private readonly clock: () => DateTime;
+
+  constructor(private readonly options: IngestOptions) {
+    this.eventTypes = new EventTypeIds(options.pool);
+    this.clock = options.clock ?? DateTime.now;
+  }
+
+  /** CPU only: decode and distill one message. Never throws. */
+  prepare(raw: RawMessage): Prepared {
+    if (raw.body.length > this.options.maxBodyBytes) {
+      return { kind: 'poison', reason: `body of ${raw.body.length} bytes exceeds max_body_bytes ${this.options.maxBodyBytes}`, raw };
+    }
+    let notification: Notification | undefined;
+    try {
+      notification = decodeNotification(raw.body);
+      const event = this.options.distiller.distill(notification, this.clock());
+      if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
+      if (Object.keys(event.traits).length === 0) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
+      if (event.messageId.length > MAX_ID_CHARS) throw new PoisonMessageError(`message_id longer than ${MAX_ID_CHARS} characters`);
+      if (event.eventType.length > MAX_ID_CHARS) throw new PoisonMessageError(`event_type longer than ${MAX_ID_CHARS} characters`);
+      return { kind: 'event', event, raw };
+    } catch (err) {
+      const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
+      return { kind: 'poison', reason, ...identify(notification), raw };
+    }
+  }
+
+  /**
+   * Commits a batch, retrying transient failures until `signal` aborts (then it throws and
+   * nothing of the batch is acked).
+   */
+  async commit(batch: readonly Prepared[], signal: AbortSignal): Promise<IngestCounts> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.commitOnce(batch);
+      } catch (err) {
+        if (isTransientDbError(err) || isDuplicateKey(err)) {
+          if (signal.aborted) throw toError(err);
+          const waitMs = backoffMs(attempt, 100, 10_000);
+          this.options.log.warn({ err: toError(err), attempt, waitMs, batchSize: batch.length }, 'database unavailable; retrying the batch');
+          await sleep(waitMs, signal);
+          continue;
+        }
+        return this.commitSplit(batch, err, signal);
+      }
+    }
+  }
+
+  private async commitSplit(batch: readonly Prepared[], err: unknown, signal: AbortSignal): Promise<IngestCounts> {
+    if (batch.length > 1) {
+      this.options.log.warn({ err: toError(err), batchSize: batch.length }, 'database rejected the batch; committing its messages one by one');
+      const total = emptyCounts();
+      for (const item of batch) {
+        const c = await this.commit([item], signal);
+        for (const k of Object.keys(total) as (keyof IngestCounts)[]) total[k] += c[k];
+      }
+      return total;
+    }
+    const item = batch[0]!;
+    if (item.kind === 'poison') {
+      // Not even the quarantine row can be written: say everything we know, loudly.
+      this.options.log.error({ err: toError(err), reason: item.reason, body: item.raw.body.toString('utf8', 0, 65_536) }, 'could not quarantine a message; it is acked and only this log line keeps it');
+      return { ...emptyCounts(), received: 1, quarantined: 1 };
+    }
+    const ids = item.kind === 'event' ? { messageId: item.event.messageId, eventType: item.event.eventType } : {};
+    return this.commit([{ kind: 'poison', reason: `database rejected: ${toError(err).message}`, ...ids, raw: item.raw }], signal);
+  }
+
+  private async commitOnce(batch: readonly Prepared[]): Promise<IngestCounts> {
+    const counts = emptyCounts();
+    counts.received = batch.length;
+    const events: Event[] = [];
+    const poison: Extract<Prepared, { kind: 'poison' }>[] = [];
+    for (const item of batch) {
+      if (item.kind === 'event') events.push(item.event);
+      else if (item.kind === 'poison') poison.push(item);
+      else counts.unmatched++;
+    }
+    const typeIds = events.length > 0 ? await this.eventTypes.resolve(events.map((e) => e.eventType)) : new Map<string, number>();
+    const conn = await this.options.pool.getConnection();
+    let healthy = false;
+    try {
+      await inTransaction(conn, async () => {
+        const { stored, duplicates } = await insertEvents(conn, events, typeIds, this.options.indexedTraits);
+        if (this.options.streams && stored.length > 0) await this.options.streams.assign(conn, stored);
+        for (const p of poison) await this.quarantine(conn, p);
+        counts.stored = stored.length;
+        counts.duplicates = duplicates.length;
+        counts.quarantined = poison.length;
+      });
+      healthy = true;
+    } finally {
+      releaseOrDestroy(conn, healthy);
+    }
+    return counts;
+  }
+
+  private async quarantine(conn: PoolConnection, p: Extract<Prepared, { kind: 'poison' }>): Promise<void> {
+    const body = p.raw.body.length > QUARANTINE_BODY_LIMIT ? p.raw.body.subarray(0, QUARANTINE_BODY_LIMIT) : p.raw.body;
+    await insertRows(conn, 'INSERT INTO quarantine (received_at, cell, queue, reason, message_id, event_type, body, body_size, body_truncated) VALUES', [
+      [DateTime.now().toSql(), this.options.cell, p.raw.queue, p.reason, clip(p.messageId), clip(p.eventType), body, p.raw.body.length, body.length < p.raw.body.length ? 1 : 0],
+    ]);
+  }
+}
+
+/** After an error the connection may be half-broken: throw it away rather than pool it. */
+export function releaseOrDestroy(conn: PoolConnection, healthy: boolean): void {
+  if (healthy) conn.release();
+  else conn.destroy();
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'ER_DUP_ENTRY';
+}
+
+function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {
+  const out: { messageId?: string; eventType?: string } = {};
+  if (typeof n?.['message_id'] === 'string') out.messageId = n['message_id'];
+  if (typeof n?.['event_type'] === 'string') out.eventType = n['event_type'];
+  return out;
+}
+
+function clip(s: string | undefined): string | null {
+  return s === undefined ? null : s.slice(0, MAX_ID_CHARS);
+}

@@ -1,0 +1,189 @@
+/**
+ * The distiller against upstream's recorded output (golden/distiller, see its README):
+ * every filled notigen notification and every edge case, with each definitions file, with and
+ * without catch-all. Event type, message id, timestamp, validity and every trait's name, type
+ * and exact value must match; where upstream raised, we must raise PoisonMessageError.
+ *
+ * Where we deliberately differ, the case is listed in DEPARTURES with the reason. Its test
+ * asserts our behaviour, checks that upstream really did something else, and checks that the
+ * rest of the notification still matches upstream once the departing values are taken out.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Distiller, isValidForStorage } from '../../src/shared/distiller/index.js';
+import { PoisonMessageError } from '../../src/shared/errors.js';
+import { traitTypeOf, type Event, type TraitValue } from '../../src/shared/event.js';
+import { DateTime } from '../../src/shared/time.js';
+
+const GOLDEN = new URL('../../../shared/golden/distiller/', import.meta.url);
+const UPSTREAM = new URL('../../../shared/stacktach-upstream/', import.meta.url);
+/** The harness's utcnow() sentinel. */
+const NOW = DateTime.of(1999, 12, 31, 23, 59, 59, 999_999);
+
+const DEFINITIONS = {
+  'winchester-etc': new URL('winchester-etc/event_definitions.yaml', UPSTREAM),
+  sandbox: new URL('sandbox/event_definitions.yaml', UPSTREAM),
+  'edge-defs': new URL('edge_definitions.yaml', GOLDEN),
+} as const;
+type DefinitionsName = keyof typeof DEFINITIONS;
+
+type GoldenTrait = [name: string, type: string, value: unknown];
+interface GoldenLine {
+  message_id: string | null;
+  event?: { event_type: string; message_id: string; timestamp: string; traits: GoldenTrait[] } | null;
+  winchester_valid?: boolean;
+  error?: string;
+}
+
+type Departure = { reason: string; definitions: readonly DefinitionsName[] } & (
+  | { poison: RegExp; /** payload keys (= trait names) whose removal makes the rest match upstream */ without: readonly string[] }
+  | { traits: Readonly<Record<string, string>> }
+);
+
+const UPSTREAM_DEFINITIONS: readonly DefinitionsName[] = ['winchester-etc', 'sandbox'];
+
+const DEPARTURES: Readonly<Record<string, Departure>> = {
+  'int-false-bigint': {
+    reason:
+      'int traits are stored as signed 64-bit BIGINT: 99999999999999999999 and 1e300 (upstream: a 301-digit int) are out of ' +
+      'range, and "٣" is not a Python 2 base-10 literal (Python 3 int() accepts non-ASCII digits), so the notification is poison',
+    definitions: UPSTREAM_DEFINITIONS,
+    poison: /trait disk_gb \(int\): integer 99999999999999999999 is out of BIGINT range/,
+    without: ['disk_gb', 'root_gb', 'vcpus'],
+  },
+  'edge-float': {
+    reason: 'float() follows Python 2 literals as the spec does: "1_0" (Python 3.6+ underscores) is rejected, so the notification is poison',
+    definitions: ['edge-defs'],
+    poison: /trait f5 \(float\): "1_0" is not a float literal/,
+    without: ['f5'],
+  },
+  'text-types': {
+    reason: 'JSON.parse cannot tell 1.0 from 1, so a whole-number float renders as a Python int: "1" where upstream wrote "1.0"',
+    definitions: UPSTREAM_DEFINITIONS,
+    traits: { instance_type: '1', instance_flavor: '1' },
+  },
+};
+
+/** JSON Lines; int trait values are kept as digit strings so they stay exact beyond 2^53. */
+function readJsonLines<T>(url: URL): T[] {
+  return readFileSync(url, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line.replace(/(\["[^"]*", "int", )(-?\d+)\]/g, '$1"$2"]')) as T);
+}
+
+
+/** An upstream trait value as ours would be: ints as bigint, floats as numbers (NaN/±Infinity spelled out). */
+function goldenValue([, type, value]: GoldenTrait): unknown {
+  if (type === 'int') return BigInt(value as string);
+  if (type === 'float' && typeof value === 'string') return Number(value);
+  return value;
+}
+
+function iso(dt: DateTime): string {
+  return `${dt.toSql().replace(' ', 'T')}+00:00`;
+}
+
+function comparable(value: TraitValue | null): unknown {
+  return value instanceof DateTime ? iso(value) : value;
+}
+
+/** Our event in the golden line shape, traits sorted by name. */
+function asGolden(event: Event): Omit<GoldenLine, 'message_id'> {
+  const traits = Object.entries(event.traits)
+    .map(([name, value]): GoldenTrait => [name, traitTypeOf(value!), comparable(value)])
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return {
+    event: { event_type: event.eventType, message_id: event.messageId, timestamp: iso(event.timestamp), traits },
+    winchester_valid: isValidForStorage(event),
+  };
+}
+
+function expectedFrom(line: GoldenLine): Omit<GoldenLine, 'message_id'> {
+  if (!line.event) return { event: null };
+  const traits = line.event.traits.map((t): GoldenTrait => [t[0], t[1], goldenValue(t)]);
+  return { event: { ...line.event, traits }, winchester_valid: line.winchester_valid! };
+}
+
+function expectMatch(distiller: Distiller, notification: Record<string, unknown>, expected: GoldenLine): void {
+  if (expected.error !== undefined) {
+    expect(() => distiller.distill(notification, NOW)).toThrow(PoisonMessageError);
+    return;
+  }
+  const event = distiller.distill(notification, NOW);
+  expect(event === null ? { event: null } : asGolden(event)).toEqual(expectedFrom(expected));
+}
+
+function expectDeparture(departure: Departure, distiller: Distiller, notification: Record<string, unknown>, golden: GoldenLine): void {
+  expect(golden.error).toBeUndefined();
+  expect(golden.event).toBeTruthy();
+  if ('poison' in departure) {
+    expect(() => distiller.distill(notification, NOW)).toThrow(departure.poison);
+    const payload = { ...(notification['payload'] as Record<string, unknown>) };
+    for (const key of departure.without) delete payload[key];
+    const rest = { ...golden, event: { ...golden.event!, traits: golden.event!.traits.filter(([name]) => !departure.without.includes(name)) } };
+    expectMatch(distiller, { ...notification, payload }, rest);
+  } else {
+    const changed = golden.event!.traits.filter(([name]) => Object.hasOwn(departure.traits, name));
+    expect(changed.length).toBeGreaterThan(0);
+    for (const [name, , value] of changed) expect(value).not.toBe(departure.traits[name]);
+    const traits = golden.event!.traits.map(([name, type, value]): GoldenTrait => [name, type, departure.traits[name] ?? value]);
+    expectMatch(distiller, notification, { ...golden, event: { ...golden.event!, traits } });
+  }
+}
+
+const notifications = readJsonLines<Record<string, unknown>>(new URL('notifications.jsonl', GOLDEN));
+const edgeCases = readJsonLines<{ name: string; note: string; notification: Record<string, unknown> }>(
+  new URL('edge-notifications.jsonl', GOLDEN),
+);
+
+describe('golden notigen notifications', () => {
+  it('has the 301 notifications the README describes', () => {
+    expect(notifications).toHaveLength(301);
+  });
+
+  for (const name of UPSTREAM_DEFINITIONS) {
+    for (const catchAll of [false, true]) {
+      const file = `events-${name}${catchAll ? '-catchall' : ''}.jsonl`;
+      describe(file, () => {
+        const distiller = Distiller.fromFile(fileURLToPath(DEFINITIONS[name]), { catchAll });
+        const golden = readJsonLines<GoldenLine>(new URL(file, GOLDEN));
+        it.each(notifications.map((n, i) => [i, n['event_type'], n] as const))('#%i %s', (i, _type, notification) => {
+          expectMatch(distiller, notification, golden[i]!);
+        });
+      });
+    }
+  }
+});
+
+describe('golden edge cases', () => {
+  it('has the 61 cases the README describes', () => {
+    expect(edgeCases).toHaveLength(61);
+  });
+
+  for (const name of Object.keys(DEFINITIONS) as DefinitionsName[]) {
+    for (const catchAll of [false, true]) {
+      const file = `edge-events-${name}${catchAll ? '-catchall' : ''}.jsonl`;
+      if (!existsSync(new URL(file, GOLDEN))) continue;
+      describe(file, () => {
+        const distiller = Distiller.fromFile(fileURLToPath(DEFINITIONS[name]), { catchAll });
+        const golden = readJsonLines<GoldenLine & { name: string }>(new URL(file, GOLDEN));
+        it.each(edgeCases.map((c, i) => [c.name, c.note, i] as const))('%s: %s', (caseName, _note, i) => {
+          expect(golden[i]!.name).toBe(caseName);
+          const departure = DEPARTURES[caseName];
+          if (departure?.definitions.includes(name)) expectDeparture(departure, distiller, edgeCases[i]!.notification, golden[i]!);
+          else expectMatch(distiller, edgeCases[i]!.notification, golden[i]!);
+        });
+      });
+    }
+  }
+
+  it('lists departures only for real edge cases, each with a reason', () => {
+    const names = new Set(edgeCases.map((c) => c.name));
+    for (const [name, departure] of Object.entries(DEPARTURES)) {
+      expect(names.has(name), name).toBe(true);
+      expect(departure.reason.length).toBeGreaterThan(20);
+    }
+  });
+});
