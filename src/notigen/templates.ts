@@ -130,3 +130,17 @@ export function uuid4(random: Random): string {
 function escapeJsonString(s: string): string {
   return JSON.stringify(s).slice(1, -1);
 }
+
+/**
+ * `count` notifications from random template lifecycles (eod_exists excepted), a new
+ * lifecycle every `stepSeconds` from `start`, each one a fresh instance.
+ */
+export function generateNotifications(templates: readonly Template[], count: number, random: Random, start: DateTime, stepSeconds = 3600): Notification[] {
+  const usable = templates.filter((t) => t.name !== 'eod_exists');
+  const out: Notification[] = [];
+  for (let now = start; out.length < count; now = now.plusSeconds(stepSeconds)) {
+    const template = usable[Math.floor(random() * usable.length)]!;
+    out.push(...instantiate(template, now, random).slice(0, count - out.length));
+  }
+  return out;
+}

@@ -26,6 +26,8 @@ export interface ConsumerOptions {
   readonly broker: BrokerConfig;
   readonly consumers: readonly ConsumerConfig[];
   readonly log: Logger;
+  /** Shown in the broker's connection list (rabbitmqctl list_connections client_properties). */
+  readonly connectionName: string;
   readonly onDelivery: (delivery: Delivery) => void;
 }
 
@@ -108,7 +110,7 @@ export class AmqpConsumer {
 
   private async connectOnce(): Promise<void> {
     const { log, broker, consumers } = this.options;
-    const conn = await connect(withHeartbeat(broker.url), { clientProperties: { connection_name: 'stv3 yagi-worker' } });
+    const conn = await connect(withHeartbeat(broker.url), { clientProperties: { connection_name: this.options.connectionName } });
     this.connection = conn;
     const generation = ++this.generation;
     conn.on('error', (err: Error) => log.warn({ err }, 'broker connection error'));

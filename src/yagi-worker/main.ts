@@ -73,6 +73,7 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
     broker: yagi.broker,
     consumers: yagi.consumers,
     log: log.child({ component: 'consumer' }),
+    connectionName: `stv3 yagi-worker ${yagi.cell} pid ${process.pid}`,
     onDelivery: (d) => batchers.get(d.queue)!.push(d),
   });
   for (const c of yagi.consumers) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Notification } from '../../src/shared/amqp/oslo.js';
 import { Distiller } from '../../src/shared/distiller/index.js';
 import { DateTime } from '../../src/shared/time.js';
-import { instantiate, loadTemplates, seededRandom, type Template } from '../../src/notigen/templates.js';
+import { generateNotifications, loadTemplates, seededRandom, type Template } from '../../src/notigen/templates.js';
 import { SANDBOX, UPSTREAM } from './configs.js';
 
 export const TEMPLATES: readonly Template[] = loadTemplates(join(UPSTREAM, 'notigen-templates'));
@@ -21,17 +21,13 @@ export function sandboxDistiller(): Distiller {
  * definitions store, so that count published = count stored.
  */
 export function makeNotifications(count: number, seed: number, start = DateTime.of(2015, 2, 1)): Notification[] {
-  const random = seededRandom(seed);
   const distiller = sandboxDistiller();
-  const usable = TEMPLATES.filter((t) => t.name !== 'eod_exists');
+  const random = seededRandom(seed);
   const out: Notification[] = [];
-  let now = start;
-  while (out.length < count) {
-    const template = usable[Math.floor(random() * usable.length)]!;
-    for (const n of instantiate(template, now, random)) {
-      if (out.length < count && distiller.distill(n, now) !== null) out.push(n);
+  for (let from = start; out.length < count; from = from.plusSeconds(86_400 * 30)) {
+    for (const n of generateNotifications(TEMPLATES, count, random, from)) {
+      if (out.length < count && distiller.distill(n, from) !== null) out.push(n);
     }
-    now = now.plusSeconds(3600);
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { v5 as uuidv5 } from 'uuid';
 import { DateTime } from '../../src/shared/time.js';
 
-export const NOTIGEN_TEMPLATE_DIR = new URL('../../../shared/stacktach-upstream/notigen-templates/', import.meta.url);
+export const NOTIGEN_TEMPLATE_DIR = new URL('../../fixtures/stacktach-upstream/notigen-templates/', import.meta.url);
 
 const BASE = DateTime.of(2015, 2, 1);
 const NAMESPACE = uuidv5('https://github.com/openstack-archive/stacktach-notigen#golden', uuidv5.URL);

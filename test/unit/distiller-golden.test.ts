@@ -8,16 +8,17 @@
  * asserts our behaviour, checks that upstream really did something else, and checks that the
  * rest of the notification still matches upstream once the departing values are taken out.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Distiller, isValidForStorage } from '../../src/shared/distiller/index.js';
 import { PoisonMessageError } from '../../src/shared/errors.js';
 import { traitTypeOf, type Event, type TraitValue } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
+import { fillTemplate, NOTIGEN_TEMPLATE_DIR } from '../helpers/notigen.js';
 
-const GOLDEN = new URL('../../../shared/golden/distiller/', import.meta.url);
-const UPSTREAM = new URL('../../../shared/stacktach-upstream/', import.meta.url);
+const GOLDEN = new URL('../../fixtures/golden/distiller/', import.meta.url);
+const UPSTREAM = new URL('../../fixtures/stacktach-upstream/', import.meta.url);
 /** The harness's utcnow() sentinel. */
 const NOW = DateTime.of(1999, 12, 31, 23, 59, 59, 999_999);
 
@@ -141,6 +142,27 @@ const edgeCases = readJsonLines<{ name: string; note: string; notification: Reco
 describe('golden notigen notifications', () => {
   it('has the 301 notifications the README describes', () => {
     expect(notifications).toHaveLength(301);
+  });
+
+  describe('are what the notigen helper fills, template by template in file-name order', () => {
+    const templates = readdirSync(NOTIGEN_TEMPLATE_DIR).filter((f) => f.endsWith('.json')).sort();
+    let next = 0;
+    const slices = templates.map((file) => {
+      const filled = fillTemplate(file, readFileSync(new URL(file, NOTIGEN_TEMPLATE_DIR), 'utf8'));
+      const start = next;
+      next += filled.length;
+      return [file, filled, start] as const;
+    });
+
+    it('covers all 21 templates and all 301 lines', () => {
+      expect(templates).toHaveLength(21);
+      expect(next).toBe(notifications.length);
+    });
+
+    it.each(slices)('%s', (_file, filled, start) => {
+      expect(filled.length).toBeGreaterThan(0);
+      expect(filled).toEqual(notifications.slice(start, start + filled.length));
+    });
   });
 
   for (const name of UPSTREAM_DEFINITIONS) {

@@ -26,8 +26,8 @@ import type { Event, TraitValue } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
 
 const NOW = DateTime.of(2020, 6, 1, 12, 0, 0, 1);
-const UPSTREAM = new URL('../../../shared/stacktach-upstream/', import.meta.url);
-const GOLDEN = new URL('../../../shared/golden/distiller/', import.meta.url);
+const UPSTREAM = new URL('../../fixtures/stacktach-upstream/', import.meta.url);
+const GOLDEN = new URL('../../fixtures/golden/distiller/', import.meta.url);
 
 function distiller(definitions: unknown, options: DistillerOptions = { catchAll: false }): Distiller {
   return Distiller.fromDefinitions(definitions, 'defs.yaml', options);
@@ -153,16 +153,11 @@ describe('definition loading', () => {
       return file;
     };
 
-    it('names the file when it cannot be read', () => {
-      const file = join(dir, 'missing.yaml');
-      expect(() => Distiller.fromFile(file, { catchAll: false })).toThrow(expect.objectContaining({ file, keyPath: '', reason: expect.stringMatching(/cannot read/) }));
-    });
-
-    it('rejects invalid YAML and duplicate keys', () => {
-      for (const text of ['- event_type: [a,\n', '- event_type: a\n  event_type: b\n  traits: {}\n']) {
-        const file = write('bad.yaml', text);
-        expect(() => Distiller.fromFile(file, { catchAll: false })).toThrow(expect.objectContaining({ file, reason: expect.stringMatching(/invalid YAML/) }));
-      }
+    it('names the file when it cannot be read or is not YAML', () => {
+      const missing = join(dir, 'missing.yaml');
+      expect(() => Distiller.fromFile(missing, { catchAll: false })).toThrow(expect.objectContaining({ file: missing, reason: 'file not found' }));
+      const bad = write('bad.yaml', '- event_type: [a,\n');
+      expect(() => Distiller.fromFile(bad, { catchAll: false })).toThrow(expect.objectContaining({ file: bad, reason: expect.stringMatching(/YAML syntax/) }));
     });
 
     it('names the file and key path of a bad definition', () => {
@@ -215,6 +210,9 @@ describe('JSONPath', () => {
     ['(payload.host)|(publisher_id)', [['payload.host', 'h'], ['publisher_id', 'compute.host-1']]],
     ['$.payload.a', [['payload.a', 1]]],
     ['payload.host[*]', [['payload.host.[0]', 'h']]],
+    ['payload.thing[*]', [['payload.thing.[0]', { bar: 'b1' }]]],
+    ['payload.host[0]', []],
+    ['payload.thing[0]', []],
     ['payload.ips.address', []],
     ['payload.list.*', []],
     ['payload.a.b', []],
@@ -355,6 +353,17 @@ describe('plugins', () => {
       ],
       [],
     ]);
+  });
+
+  it('turns a plugin that throws while distilling into a poison message', () => {
+    const broken: TraitPluginFactory = () => ({
+      traitValue: () => {
+        throw new TypeError('boom');
+      },
+    });
+    expect(() => traitsFrom({ t: { fields: 'payload.a', plugin: 'broken' } }, { payload: { a: 1 } }, { catchAll: false, plugins: { broken } })).toThrow(
+      new PoisonMessageError('test.thing (message_id msg-1): trait t (text): unexpected TypeError: boom'),
+    );
   });
 
   it('lets extra plugins replace a built-in one and receive their parameters', () => {
@@ -591,6 +600,7 @@ describe('envelope', () => {
     expect(isValidForStorage(event!)).toBe(false);
     expect(isValidForStorage(d.distill(notification({ payload: { x: 'y' } }), NOW)!)).toBe(true);
     expect(d.distill(notification({ event_type: 'other.thing' }), NOW)).toBeNull();
+    expect(isValidForStorage({ ...event!, traits: { x: null } })).toBe(false);
   });
 });
 

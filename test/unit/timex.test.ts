@@ -42,7 +42,7 @@ interface GoldenVector {
   stage?: Stage;
 }
 
-const GOLDEN_FILE = new URL('../../../shared/golden/timex/timex-vectors.jsonl', import.meta.url);
+const GOLDEN_FILE = new URL('../../fixtures/golden/timex/timex-vectors.jsonl', import.meta.url);
 const VECTORS: GoldenVector[] = readFileSync(GOLDEN_FILE, 'utf8')
   .split('\n')
   .filter((line) => line.trim() !== '')

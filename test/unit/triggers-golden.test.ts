@@ -1,5 +1,5 @@
 /**
- * Trigger matching against upstream's recorded results (shared/golden/triggers, README
+ * Trigger matching against upstream's recorded results (fixtures/golden/triggers, README
  * "triggers/"): for every distilled golden event, the match criterion index, the distinguishing
  * traits and the per-fire-criterion booleans must equal what upstream's TriggerDefinition gave.
  * Events come straight from the golden distiller output, so no distiller is involved.
@@ -26,9 +26,9 @@ import {
   type TriggerDefinition,
 } from '../../src/shared/triggers/index.js';
 
-const SHARED = new URL('../../../shared/', import.meta.url).pathname;
-const GOLDEN = `${SHARED}golden/`;
-const UPSTREAM = `${SHARED}stacktach-upstream/`;
+const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
+const GOLDEN = `${FIXTURES}golden/`;
+const UPSTREAM = `${FIXTURES}stacktach-upstream/`;
 
 interface GoldenTrigger {
   name: string;

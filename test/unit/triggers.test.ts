@@ -23,7 +23,7 @@ import {
   type TriggerDefinition,
 } from '../../src/shared/triggers/index.js';
 
-const UPSTREAM = new URL('../../../shared/stacktach-upstream/', import.meta.url).pathname;
+const UPSTREAM = new URL('../../fixtures/stacktach-upstream/', import.meta.url).pathname;
 const T = (text: string) => DateTime.parse(text);
 const NOON = T('2015-02-01 12:00:00');
 

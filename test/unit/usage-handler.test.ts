@@ -109,7 +109,7 @@ const deletedExists = (overrides: TraitOverrides = {}): Event => exists({ state:
 // ---------------------------------------------------------------------------------------
 // Golden streams: the notigen templates distilled with the sandbox definitions
 
-const SHARED = new URL('../../../shared/', import.meta.url);
+const SHARED = new URL('../../fixtures/', import.meta.url);
 const TEMPLATE_NAMES = [
   'compute.instance.create.start_23', 'compute.instance.create.start_24', 'compute.instance.create.start_25',
   'compute.instance.create.start_65', 'compute.instance.delete.start_7', 'compute.instance.delete.start_8',

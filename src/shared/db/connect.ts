@@ -2,7 +2,7 @@
  * Start-up database work common to every process: open the pool and bring the schema up to
  * date (migrations are idempotent and serialised, so every process may run them).
  */
-import { createConnection } from 'mysql2/promise';
+import { createConnection, type Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { DatabaseTarget } from '../config/database-url.js';
 import { migrate } from './migrate.js';
@@ -13,7 +13,7 @@ export async function migrateDatabase(target: DatabaseTarget, log: Logger, signa
   return retryTransient(
     'migrate',
     async () => {
-      const conn = await createConnection({ ...target.options, multipleStatements: true, connectTimeout: 10_000 });
+      const conn = await connectCreatingDatabase(target, log);
       try {
         return await migrate(conn, log);
       } finally {
@@ -30,4 +30,22 @@ export async function openDatabase(target: DatabaseTarget, connectionLimit: numb
   await retryTransient('connect', async () => void (await pool.query('SELECT 1')), log, signal);
   log.info({ database: target.display }, 'database connected');
   return pool;
+}
+
+/** Connects for migrations; a database that does not exist yet is created (if the user may). */
+async function connectCreatingDatabase(target: DatabaseTarget, log: Logger): Promise<Connection> {
+  const options = { ...target.options, multipleStatements: true, connectTimeout: 10_000 };
+  try {
+    return await createConnection(options);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ER_BAD_DB_ERROR') throw err;
+  }
+  const admin = await createConnection({ ...options, database: undefined });
+  try {
+    await admin.query(`CREATE DATABASE IF NOT EXISTS \`${String(target.options.database).replace(/`/g, '``')}\` CHARACTER SET utf8mb4`);
+    log.info({ database: target.display }, 'created the database');
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  return createConnection(options);
 }

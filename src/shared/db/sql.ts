@@ -1,29 +1,39 @@
 /**
  * Small SQL helpers: multi-row INSERTs split so that no statement comes near the server's
- * max_allowed_packet (16 MiB by default; one oversized statement would cost the connection).
+ * max_allowed_packet (16 MiB by default; an oversized one would cost the connection).
+ * (Prepared statements were measured too: no faster here, more CPU in Node.)
  */
-import { escape, type SqlValue } from 'mysql2';
+import type { SqlValue } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
 
 export type Queryable = Pick<PoolConnection, 'query'>;
 
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+const MAX_PLACEHOLDERS = 60_000; // mysql2 expands `?` client-side, but keep statements bounded anyway
 
-/** `prefix` is e.g. "INSERT INTO t (a, b) VALUES"; each row is escaped here. */
+/** `prefix` is e.g. "INSERT INTO t (a, b) VALUES"; every row has the same number of values. */
 export async function insertRows(conn: Queryable, prefix: string, rows: readonly (readonly SqlValue[])[], suffix = ''): Promise<void> {
-  let chunk: string[] = [];
-  let size = 0;
-  for (const row of rows) {
-    const tuple = `(${row.map((v) => escape(v)).join(',')})`;
-    if (chunk.length > 0 && size + tuple.length > MAX_STATEMENT_BYTES) {
-      await conn.query(`${prefix} ${chunk.join(',')} ${suffix}`);
-      chunk = [];
-      size = 0;
+  if (rows.length === 0) return;
+  const width = rows[0]!.length;
+  const tuple = `(${'?,'.repeat(width - 1)}?)`;
+  let start = 0;
+  while (start < rows.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < rows.length && (end === start || (bytes < MAX_STATEMENT_BYTES && (end - start + 1) * width <= MAX_PLACEHOLDERS))) {
+      bytes += rowBytes(rows[end]!);
+      end++;
     }
-    chunk.push(tuple);
-    size += tuple.length + 1;
+    const chunk = rows.slice(start, end);
+    await conn.query(`${prefix} ${Array(chunk.length).fill(tuple).join(',')} ${suffix}`, chunk.flat());
+    start = end;
   }
-  if (chunk.length > 0) await conn.query(`${prefix} ${chunk.join(',')} ${suffix}`);
+}
+
+function rowBytes(row: readonly SqlValue[]): number {
+  let n = 0;
+  for (const v of row) n += typeof v === 'string' ? v.length * 3 : Buffer.isBuffer(v) ? v.length : 16;
+  return n;
 }
 
 /** Runs fn in a transaction on conn: commit on success, rollback (best effort) on error. */

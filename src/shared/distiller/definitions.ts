@@ -1,11 +1,8 @@
 /**
- * Loads event_definitions.yaml (spec §3.1–§3.2), validates it and compiles every definition
- * into matchers, JSONPath closures, converters and plugin instances, so distilling does no
- * parsing at all.
- *
- * The YAML is read with YAML 1.1 rules as PyYAML did: anchors and `<<` merge keys (the shipped
- * files build `compute.instance.exists` by merging `*instance_traits`), `yes`/`no` booleans.
- * Duplicate keys are an error here (PyYAML kept the last one silently).
+ * Validates parsed event_definitions.yaml (spec §3.1–§3.2) and compiles every definition into
+ * matchers, JSONPath closures, converters and plugin instances, so distilling does no parsing
+ * at all. (The file itself is read by config/yaml-file.ts with PyYAML's YAML 1.1 rules: the
+ * shipped files build `compute.instance.exists` from `<<: *instance_traits` merge keys.)
  *
  * Validation is stricter than upstream's EventDefinitionException checks: besides missing
  * event_type/traits/fields, bad JSONPath, unknown type or plugin and non-mapping trait configs,
@@ -13,8 +10,6 @@
  * error is a ConfigError naming the file, the key path (e.g. `[3].traits.memory_mb.type`) and
  * the reason.
  */
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 import { ConfigError, formatKeyPath, toError } from '../errors.js';
 import { ENVELOPE_KEYS, type TraitTypeName } from '../event.js';
 import { EventTypeMatcher } from '../glob.js';
@@ -55,24 +50,6 @@ const DEFINITION_KEYS = ['event_type', 'traits'];
 const TRAIT_KEYS = ['fields', 'type', 'plugin'];
 const PLUGIN_KEYS = ['name', 'parameters'];
 const TRAIT_TYPES: readonly string[] = Object.keys(CONVERTERS);
-
-/** Reads and YAML-parses a definitions file; throws ConfigError when unreadable or not YAML. */
-export function readDefinitionsFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, '', `cannot read the file: ${toError(err).message}`);
-  }
-  const doc = parseDocument(text, { version: '1.1', merge: true });
-  const [error] = doc.errors;
-  if (error) throw new ConfigError(file, '', `invalid YAML: ${error.message}`);
-  try {
-    return doc.toJS();
-  } catch (err) {
-    throw new ConfigError(file, '', `invalid YAML: ${toError(err).message}`);
-  }
-}
 
 /** Validates and compiles a parsed definitions list, in file order. */
 export function compileDefinitions(

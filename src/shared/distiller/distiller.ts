@@ -18,6 +18,7 @@
  * Upstream's winchester then discarded events with no traits at all; isValidForStorage() is
  * that check, so callers can tell "dropped" (null) from "distilled but unstorable".
  */
+import { readYamlFile } from '../config/yaml-file.js';
 import { PoisonMessageError, toError } from '../errors.js';
 import type { Event, TraitValue } from '../event.js';
 import type { DateTime } from '../time.js';
@@ -26,7 +27,6 @@ import {
   CATCH_ALL_DEFINITION,
   compileDefinition,
   compileDefinitions,
-  readDefinitionsFile,
   type CompiledDefinition,
   type CompiledTrait,
 } from './definitions.js';
@@ -54,7 +54,7 @@ export class Distiller {
 
   /** Loads a definitions file; throws ConfigError naming the file, key path and reason. */
   static fromFile(path: string, options: DistillerOptions): Distiller {
-    return Distiller.fromDefinitions(readDefinitionsFile(path), path, options);
+    return Distiller.fromDefinitions(readYamlFile(path), path, options);
   }
 
   /** `definitions` is the parsed YAML list; `source` names it in ConfigErrors. */

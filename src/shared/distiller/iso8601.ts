@@ -29,7 +29,6 @@ const MAX_EPOCH_SECONDS = DateTime.of(9999, 12, 31, 23, 59, 59).epochSeconds;
 export function parseIso8601(text: string): DateTime {
   const g = ISO8601.exec(text)?.groups;
   if (!g) throw new RangeError(`${JSON.stringify(text)} is not an ISO 8601 date`);
-  const num = (s: string | undefined, fallback: number): number => (s === undefined ? fallback : Number(s));
   const fraction = g['fraction'];
   const local = DateTime.of(
     Number(g['year']),
@@ -51,4 +50,8 @@ export function parseIso8601(text: string): DateTime {
     throw new RangeError(`${JSON.stringify(text)} is outside years 1..9999 in UTC`);
   }
   return DateTime.fromEpoch(utcSeconds, local.micro);
+}
+
+function num(digits: string | undefined, fallback: number): number {
+  return digits === undefined ? fallback : Number(digits);
 }

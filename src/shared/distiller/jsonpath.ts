@@ -18,8 +18,10 @@
  *    list of itself (so `payload.host[*]` finds the host string, path `payload.host.[0]`);
  *  - `a..b` finds b on each match of a and then on all its descendants, depth first;
  *  - `a|b` yields a's matches, then b's.
- * Where upstream raised instead (`[n]` on an object or a number, `[*]` on a float) we match
- * nothing, and JS visits integer-like object keys first where Python kept insertion order.
+ * Where upstream behaved by accident we take the plain reading: `[n]` on anything but an array
+ * matches nothing (upstream indexed into strings and raised on objects and numbers), `[*]` wraps
+ * a float like an int (upstream raised). JS visits integer-like object keys first where Python
+ * kept insertion order, which only `*` and `..` can observe.
  */
 import type { PathNode } from './jsonpath-parser.js';
 

@@ -45,7 +45,7 @@ export function pyRepr(value: unknown): string {
 }
 
 /** Python 3 `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16. */
-export function floatRepr(x: number): string {
+function floatRepr(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';

@@ -1,0 +1,203 @@
+/**
+ * Ingest benchmark: one yagi-worker (the built dist/ process) against the local RabbitMQ and
+ * MariaDB, end to end, and in the same run the raw ceiling for the same work on this machine:
+ * amqplib consume + JSON parse + mysql2 batched inserts of exactly the rows the worker writes
+ * (precomputed, so no distilling), two batches in flight, ack after commit.
+ *
+ *   npm run build && npx tsx bench/ingest.ts [--count 50000] [--triggers]
+ *
+ * The queue is filled first, then the consumer started, so the figure is the consumer's rate.
+ * Prints notifications/s for both, the ratio, SQL statements per event, and the worker's peak RSS.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect } from 'amqplib';
+import { createConnection, type Pool } from 'mysql2/promise';
+import { encodeOsloV2 } from '../src/shared/amqp/oslo.js';
+import { parseDatabaseUrl } from '../src/shared/config/database-url.js';
+import { migrate } from '../src/shared/db/migrate.js';
+import { createDbPool } from '../src/shared/db/pool.js';
+import { EventTypeIds, insertEvents } from '../src/shared/db/event-store.js';
+import { Distiller } from '../src/shared/distiller/index.js';
+import type { Event } from '../src/shared/event.js';
+import { generateNotifications, loadTemplates, seededRandom } from '../src/notigen/templates.js';
+import { DateTime } from '../src/shared/time.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
+const MYSQL = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
+const AMQP = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+const BATCH = 100;
+const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
+
+const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false } } });
+const COUNT = Number(args.count);
+
+async function freshDatabase(name: string): Promise<{ url: string; pool: Pool }> {
+  const server = new URL(MYSQL);
+  const admin = await createConnection({ ...parseDatabaseUrl(server.href).options, database: undefined, multipleStatements: true });
+  await admin.query(`DROP DATABASE IF EXISTS \`${name}\`; CREATE DATABASE \`${name}\``);
+  await admin.end();
+  server.pathname = `/${name}`;
+  const target = parseDatabaseUrl(server.href);
+  const conn = await createConnection({ ...target.options, multipleStatements: true });
+  await migrate(conn);
+  await conn.end();
+  return { url: server.href, pool: createDbPool(target, { connectionLimit: 4 }) };
+}
+
+async function fillQueue(queue: string, bodies: string[]): Promise<void> {
+  const conn = await connect(AMQP);
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('bench', 'topic', { durable: false });
+  await ch.deleteQueue(queue);
+  await ch.assertQueue(queue, { durable: false });
+  await ch.bindQueue(queue, 'bench', queue);
+  for (const body of bodies) {
+    if (!ch.publish('bench', queue, Buffer.from(body), { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
+  }
+  await ch.waitForConfirms();
+  await conn.close();
+}
+
+/** CPU seconds used so far by a process (utime + stime). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function pidOf(name: string): number | null {
+  const out = execFileSync('pidof', ['-s', name], { encoding: 'utf8' }).trim();
+  return out ? Number(out) : null;
+}
+
+async function statementCount(pool: Pool): Promise<number> {
+  const [rows] = await pool.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_insert', 'Com_select', 'Com_update', 'Com_delete', 'Com_commit', 'Com_begin')");
+  return (rows as { Value: string }[]).reduce((s, r) => s + Number(r.Value), 0);
+}
+
+/** The worker, end to end. */
+async function runWorker(bodies: string[], expectedEvents: number): Promise<{ rate: number; rssMb: number; statementsPerEvent: number; cpuUs: Record<string, number> }> {
+  const db = await freshDatabase('stv3_bench_worker');
+  const queue = 'bench.worker';
+  await fillQueue(queue, bodies);
+  const dir = mkdtempSync(join(tmpdir(), 'stv3-bench-'));
+  const broker = new URL(AMQP);
+  writeFileSync(join(dir, 'winchester.yaml'), `config_path: [${SANDBOX}]\ndatabase:\n  url: ${db.url}\ndistiller_config: event_definitions.yaml\n${args.triggers ? 'trigger_definitions: triggers.yaml\npipeline_config: pipelines.yaml\n' : ''}statistics_period: 5\n${process.env["BENCH_WINCHESTER_EXTRA"] ?? ""}\n`);
+  writeFileSync(
+    join(dir, 'yagi-bench.conf'),
+    `[rabbit_broker]\nhost = ${broker.hostname}\nport = ${broker.port || 5672}\nuser = guest\npassword = guest\n[consumers]\nqueues = ${queue}\n[consumer:${queue}]\napps = winchester.yagi_handler.WinchesterHandler\nexchange = bench\nexchange_type = topic\nrouting_key = ${queue}\nmax_messages = ${BATCH}\n${process.env["BENCH_CONSUMER_EXTRA"] ?? ""}\n[winchester]\nconfig_file = ${join(dir, 'winchester.yaml')}\n`,
+  );
+  const before = await statementCount(db.pool);
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (m) => m === 'ready' && resolve());
+    child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
+  });
+  const services = { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
+  const cpuBefore = { worker: cpuSeconds(child.pid!), mariadb: services.mariadb ? cpuSeconds(services.mariadb) : 0, rabbitmq: services.rabbitmq ? cpuSeconds(services.rabbitmq) : 0 };
+  const started = performance.now();
+  let peakRss = 0;
+  for (;;) {
+    const [rows] = await db.pool.query('SELECT COUNT(*) AS n FROM event');
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    peakRss = Math.max(peakRss, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    if ((rows as { n: number }[])[0]!.n >= expectedEvents) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const statements = (await statementCount(db.pool)) - before;
+  const perEventUs = (pid: number | null, before: number): number => (pid ? ((cpuSeconds(pid) - before) / bodies.length) * 1e6 : NaN);
+  const cpuUs = { worker: perEventUs(child.pid!, cpuBefore.worker), mariadb: perEventUs(services.mariadb, cpuBefore.mariadb), rabbitmq: perEventUs(services.rabbitmq, cpuBefore.rabbitmq) };
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await db.pool.end();
+  return { rate: bodies.length / seconds, rssMb: peakRss, statementsPerEvent: statements / expectedEvents, cpuUs };
+}
+
+/** The raw ceiling: the same rows, precomputed, consumed and inserted with bare amqplib + mysql2. */
+async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ rate: number; nodeCpuUs: number }> {
+  const db = await freshDatabase('stv3_bench_raw');
+  const queue = 'bench.raw';
+  await fillQueue(queue, bodies);
+  const typeIds = await new EventTypeIds(db.pool).resolve([...events.values()].map((e) => e.eventType));
+  const conn = await connect(AMQP);
+  const ch = await conn.createChannel();
+  await ch.prefetch(BATCH * 3);
+  const started = performance.now();
+  const cpuStart = process.cpuUsage();
+  let done = 0;
+  let received = 0;
+  let pending: { msg: import('amqplib').ConsumeMessage; event: Event | undefined }[] = [];
+  const inFlight: Promise<void>[] = [];
+  let chain = Promise.resolve();
+  await new Promise<void>((resolve) => {
+    const flush = (): void => {
+      const batch = pending;
+      pending = [];
+      const commit = (async () => {
+        const c = await db.pool.getConnection();
+        await c.beginTransaction();
+        await insertEvents(c, batch.map((b) => b.event).filter((e): e is Event => e !== undefined), typeIds, INDEXED);
+        await c.commit();
+        c.release();
+      })();
+      inFlight.push(commit);
+      // acks in order, after the commit
+      chain = chain.then(() => commit).then(() => {
+        ch.ack(batch[batch.length - 1]!.msg, true);
+        done += batch.length;
+        if (done >= bodies.length) resolve();
+      });
+    };
+    void ch.consume(queue, (msg) => {
+      if (!msg) return;
+      const outer = JSON.parse(msg.content.toString('utf8')) as { 'oslo.message': string };
+      const inner = JSON.parse(outer['oslo.message']) as { message_id: string };
+      pending.push({ msg, event: events.get(inner.message_id) });
+      received++;
+      if (pending.length >= BATCH || received === bodies.length) flush();
+    });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  await Promise.all(inFlight);
+  await conn.close();
+  await db.pool.end();
+  return { rate: bodies.length / seconds, nodeCpuUs: (cpu.user + cpu.system) / bodies.length };
+}
+
+async function main(): Promise<void> {
+  const templates = loadTemplates(join(ROOT, 'fixtures/stacktach-upstream/notigen-templates'));
+  const notifications = generateNotifications(templates, COUNT, seededRandom(42), DateTime.of(2015, 2, 1), 600);
+  const bodies = notifications.map(encodeOsloV2);
+  const distiller = Distiller.fromFile(join(SANDBOX, 'event_definitions.yaml'), { catchAll: false });
+  const events = new Map<string, Event>();
+  for (const n of notifications) {
+    const e = distiller.distill(n, DateTime.now());
+    if (e) events.set(e.messageId, e);
+  }
+  const avgBytes = bodies.reduce((s, b) => s + b.length, 0) / bodies.length;
+  console.log(`${COUNT} notifications (${events.size} stored by the sandbox definitions), ${Math.round(avgBytes)} bytes average, batch ${BATCH}${args.triggers ? ', sandbox triggers on' : ''}`);
+
+  const raw = await runRaw(bodies, events);
+  const worker = await runWorker(bodies, events.size);
+  console.log(`raw ceiling (amqplib + mysql2, same rows): ${Math.round(raw.rate)} notifications/s (its Node CPU: ${Math.round(raw.nodeCpuUs)} µs per notification)`);
+  console.log(`yagi-worker end to end:                   ${Math.round(worker.rate)} notifications/s`);
+  console.log(`ratio worker / raw:                       ${(worker.rate / raw.rate).toFixed(2)}`);
+  console.log(`SQL statements per event (worker):        ${worker.statementsPerEvent.toFixed(3)}`);
+  console.log(`worker peak RSS:                          ${Math.round(worker.rssMb)} MB`);
+  console.log(`CPU µs per notification: ${Object.entries(worker.cpuUs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
