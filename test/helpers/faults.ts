@@ -24,10 +24,44 @@ export async function closeBrokerConnections(pids: readonly string[]): Promise<v
   for (const pid of pids) await run('rabbitmqctl', ['-q', 'close_connection', pid, 'test: fault injection']);
 }
 
-/** Kills every session connected to `database` (except the pool's own); returns how many. */
-export async function killDatabaseSessions(pool: Pool, database: string): Promise<number> {
+/**
+ * Kills sessions connected to `database` other than this pool's: the given ones, or all;
+ * returns how many.
+ */
+export async function killDatabaseSessions(pool: Pool, database: string, ...only: number[]): Promise<number> {
   const [rows] = await pool.query('SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()', [database]);
-  const ids = (rows as { id: number }[]).map((r) => r.id);
+  const ids = (rows as { id: number }[]).map((r) => r.id).filter((id) => only.length === 0 || only.includes(id));
   for (const id of ids) await pool.query(`KILL ${Number(id)}`).catch(() => undefined);
   return ids.length;
+}
+
+/**
+ * Makes the next event INSERT of a worker wait inside its transaction (it needs a shared lock
+ * on its event_type row for the foreign key; we hold exclusive ones), so a fault lands
+ * mid-batch for certain. Returns the id of the waiting session and a release function.
+ */
+export async function holdIngestMidBatch(pool: Pool, database: string, timeoutMs = 30_000): Promise<{ sessionId: number; release: () => Promise<void> }> {
+  const conn = await pool.getConnection();
+  await conn.query('BEGIN');
+  await conn.query('SELECT id FROM event_type FOR UPDATE');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [rows] = await pool.query("SELECT id FROM information_schema.processlist WHERE db = ? AND info LIKE 'INSERT INTO event %'", [database]);
+    const waiting = (rows as { id: number }[])[0];
+    if (waiting) {
+      return {
+        sessionId: waiting.id,
+        release: async () => {
+          await conn.query('ROLLBACK').catch(() => undefined);
+          conn.release();
+        },
+      };
+    }
+    if (Date.now() > deadline) {
+      await conn.query('ROLLBACK');
+      conn.release();
+      throw new Error('no ingest INSERT started waiting');
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

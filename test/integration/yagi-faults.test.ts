@@ -8,7 +8,7 @@ import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
 import { writeCellConfig } from '../helpers/configs.js';
 import { count, createTestDatabase } from '../helpers/db.js';
-import { brokerConnections, closeBrokerConnections, killDatabaseSessions } from '../helpers/faults.js';
+import { brokerConnections, closeBrokerConnections, holdIngestMidBatch, killDatabaseSessions } from '../helpers/faults.js';
 import { makeNotifications } from '../helpers/notifications.js';
 import { eventually, startProcess } from '../helpers/processes.js';
 
@@ -83,8 +83,14 @@ describe('yagi-worker faults', () => {
         }
       })();
       await eventually(() => count(s.db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n > 500, 30_000, 20);
-      const [, killed] = await Promise.all([closeBrokerConnections(connections), killDatabaseSessions(s.db.pool, s.db.name)]);
-      expect(killed).toBeGreaterThan(0);
+      // Catch a batch inside its transaction, then cut both connections under it.
+      const held = await holdIngestMidBatch(s.db.pool, s.db.name);
+      try {
+        const [, killed] = await Promise.all([closeBrokerConnections(connections), killDatabaseSessions(s.db.pool, s.db.name, held.sessionId)]);
+        expect(killed).toBeGreaterThan(0);
+      } finally {
+        await held.release();
+      }
       expect(await count(s.db.pool, 'SELECT COUNT(*) AS n FROM event')).toBeLessThan(total);
       await publishing;
 
