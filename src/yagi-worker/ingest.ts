@@ -7,20 +7,23 @@
  * - transient database trouble (connection lost, deadlock, lock wait, server down): the whole
  *   batch is retried with capped backoff, for as long as it takes; nothing else is consumed
  *   meanwhile because nothing is acked and prefetch bounds what the broker sends;
- * - any other database error belongs to some message's data: the batch is split and each
- *   message committed alone, so the one the database rejects is quarantined with the
- *   database's reason and the good ones around it are stored.
+ * - any other error belongs to some message's data (the database rejects a value, a stream's
+ *   expiration cannot be computed): the batch is split and each message committed alone, so
+ *   the culprit is quarantined with the reason and the good ones around it are stored.
  */
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
 import { isTransientDbError } from '../shared/db/errors.js';
-import { EventTypeIds, insertEvents, type StoredEvent } from '../shared/db/event-store.js';
-import { insertRows, inTransaction, type Queryable } from '../shared/db/sql.js';
+import { EventTypeIds } from '../shared/db/event-store.js';
+import { insertRows, inTransaction } from '../shared/db/sql.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
+import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/streams/store-events.js';
 import { DateTime } from '../shared/time.js';
+import type { IngestClock } from '../shared/time-sync.js';
+import type { TriggerDefinition } from '../shared/triggers/index.js';
 import { emptyCounts, type IngestCounts } from './stats.js';
 
 /** What ingest needs of the distiller. */
@@ -29,18 +32,13 @@ export interface NotificationDistiller {
   distill(notification: Notification, now: DateTime): Event | null;
 }
 
-/** Stream work done inside the same transaction (issue: streams); a no-op when absent. */
-export interface StreamAssigner {
-  assign(conn: Queryable, stored: readonly StoredEvent[]): Promise<void>;
-}
-
 export interface RawMessage {
   readonly body: Buffer;
   readonly queue: string;
 }
 
 export type Prepared = { readonly raw: RawMessage } & (
-  | { readonly kind: 'event'; readonly event: Event }
+  | { readonly kind: 'event'; readonly event: Event; readonly prepared: PreparedEvent }
   | { readonly kind: 'unmatched'; readonly eventType: string }
   | { readonly kind: 'poison'; readonly reason: string; readonly messageId?: string; readonly eventType?: string }
 );
@@ -52,9 +50,9 @@ export interface IngestOptions {
   readonly maxBodyBytes: number;
   readonly indexedTraits: ReadonlySet<string>;
   readonly log: Logger;
-  readonly streams?: StreamAssigner;
-  /** "now" for notifications without a timestamp. */
-  readonly clock?: () => DateTime;
+  /** Trigger definitions, in file order (none: events are stored without streams). */
+  readonly triggers: readonly TriggerDefinition[];
+  readonly clock: IngestClock;
 }
 
 /** Quarantine keeps at most this much of a body (the rest is counted in body_size). */
@@ -63,11 +61,9 @@ const MAX_ID_CHARS = 255;
 
 export class Ingestor {
   private readonly eventTypes: EventTypeIds;
-  private readonly clock: () => DateTime;
 
   constructor(private readonly options: IngestOptions) {
     this.eventTypes = new EventTypeIds(options.pool);
-    this.clock = options.clock ?? DateTime.now;
   }
 
   /** CPU only: decode and distill one message. Never throws. */
@@ -78,12 +74,13 @@ export class Ingestor {
     let notification: Notification | undefined;
     try {
       notification = decodeNotification(raw.body);
-      const event = this.options.distiller.distill(notification, this.clock());
+      const event = this.options.distiller.distill(notification, this.options.clock.current());
       if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
       if (Object.keys(event.traits).length === 0) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
       if (event.messageId.length > MAX_ID_CHARS) throw new PoisonMessageError(`message_id longer than ${MAX_ID_CHARS} characters`);
       if (event.eventType.length > MAX_ID_CHARS) throw new PoisonMessageError(`event_type longer than ${MAX_ID_CHARS} characters`);
-      return { kind: 'event', event, raw };
+      const prepared = prepareEvent(this.options.triggers, event, this.options.clock.forEvent(event));
+      return { kind: 'event', event, prepared, raw };
     } catch (err) {
       const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
       return { kind: 'poison', reason, ...identify(notification), raw };
@@ -128,32 +125,33 @@ export class Ingestor {
       return { ...emptyCounts(), received: 1, quarantined: 1 };
     }
     const ids = item.kind === 'event' ? { messageId: item.event.messageId, eventType: item.event.eventType } : {};
-    return this.commit([{ kind: 'poison', reason: `database rejected: ${toError(err).message}`, ...ids, raw: item.raw }], signal);
+    return this.commit([{ kind: 'poison', reason: `could not be stored: ${toError(err).message}`, ...ids, raw: item.raw }], signal);
   }
 
   private async commitOnce(batch: readonly Prepared[]): Promise<IngestCounts> {
     const counts = emptyCounts();
     counts.received = batch.length;
-    const events: Event[] = [];
+    const events: PreparedEvent[] = [];
     const poison: Extract<Prepared, { kind: 'poison' }>[] = [];
     for (const item of batch) {
-      if (item.kind === 'event') events.push(item.event);
+      if (item.kind === 'event') events.push(item.prepared);
       else if (item.kind === 'poison') poison.push(item);
       else counts.unmatched++;
     }
-    const typeIds = events.length > 0 ? await this.eventTypes.resolve(events.map((e) => e.eventType)) : new Map<string, number>();
+    const typeIds = events.length > 0 ? await this.eventTypes.resolve(events.map((e) => e.event.eventType)) : new Map<string, number>();
     const conn = await this.options.pool.getConnection();
     let healthy = false;
     try {
-      await inTransaction(conn, async () => {
-        const { stored, duplicates } = await insertEvents(conn, events, typeIds, this.options.indexedTraits);
-        if (this.options.streams && stored.length > 0) await this.options.streams.assign(conn, stored);
+      const result = await inTransaction(conn, async () => {
+        const stored = await storeEvents(conn, events, typeIds, this.options.indexedTraits);
         for (const p of poison) await this.quarantine(conn, p);
-        counts.stored = stored.length;
-        counts.duplicates = duplicates.length;
-        counts.quarantined = poison.length;
+        return stored;
       });
       healthy = true;
+      recordCounters(result.counters);
+      counts.stored = result.stored.length;
+      counts.duplicates = result.duplicates.length;
+      counts.quarantined = poison.length;
     } finally {
       releaseOrDestroy(conn, healthy);
     }

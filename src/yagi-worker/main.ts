@@ -20,6 +20,8 @@ import { AmqpConsumer } from './consumer.js';
 import { Ingestor } from './ingest.js';
 import { loadIngestSetup, type IngestSetup } from './setup.js';
 import { IngestStats } from './stats.js';
+import { EventTimeClock, wallClock } from '../shared/time-sync.js';
+import { logTriggerDebug } from '../shared/streams/debug-log.js';
 
 /** Batches committing at once per queue (each on its own connection). */
 const MAX_IN_FLIGHT = 2;
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
 }
 
 async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Promise<void> {
-  const { yagi, winchester, distiller } = setup;
+  const { yagi, winchester, distiller, triggers } = setup;
   const startup = new AbortController();
   let stopAll: () => Promise<void> = async () => startup.abort();
   const shutdown = handleSignals(log, () => stopAll());
@@ -67,7 +69,10 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
     maxBodyBytes: Math.min(...yagi.consumers.map((c) => c.maxBodyBytes)),
     indexedTraits: new Set(winchester.raw.indexed_traits),
     log: log.child({ component: 'ingest' }),
+    triggers,
+    clock: winchester.raw.time_sync_endpoint ? new EventTimeClock(winchester.raw.time_sync_endpoint, log.child({ component: 'time-sync' })) : wallClock,
   });
+  stats.onPeriod(() => logTriggerDebug(triggers, log.child({ component: 'triggers' })));
   const batchers = new Map<string, Batcher>();
   const consumer: AmqpConsumer = new AmqpConsumer({
     broker: yagi.broker,
@@ -104,7 +109,7 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
   await consumer.start();
   if (shutdown.stopSignal.aborted) return;
   notifyReady();
-  log.info({ queues: yagi.consumers.map((c) => c.queue), statisticsPeriod: statsPeriod }, 'yagi-worker started');
+  log.info({ queues: yagi.consumers.map((c) => c.queue), triggers: triggers.map((t) => t.name), statisticsPeriod: statsPeriod, timeSync: winchester.raw.time_sync_endpoint ?? null }, 'yagi-worker started');
 }
 
 main().catch((err: unknown) => exitOnStartupError(err, 'yagi-worker'));

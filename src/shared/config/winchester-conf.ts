@@ -10,6 +10,9 @@
  * Keys we add (optional, documented in README "Configuration"):
  *   indexed_traits          trait names also written to the typed `trait` table, for queries
  *                           by value (default: instance_id, tenant_id, request_id, user_id)
+ *   allow_misspelled_map_distinguished_by
+ *                           load triggers.yaml files with upstream's `map_distingushed_by`
+ *                           typo, ignoring the key as upstream did (default false: an error)
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -45,6 +48,7 @@ const schema = z.object({
   log_file: z.string().optional(),
   logging_config: z.string().optional(),
   indexed_traits: z.array(z.string().min(1)).default(['instance_id', 'tenant_id', 'request_id', 'user_id']),
+  allow_misspelled_map_distinguished_by: boolish.default(false),
 });
 
 export type WinchesterYaml = z.output<typeof schema>;

@@ -1,7 +1,7 @@
 /**
  * The mysql2 pool every process uses. Datetimes travel as strings (`dateStrings`) so that
  * microseconds survive (JS Date has milliseconds only); the session is UTC and strict, so a
- * value MySQL would cut or coerce is an error instead.
+ * value MySQL would cut or coerce is an error instead, and READ COMMITTED.
  */
 import { createPool, type Pool, type PoolOptions } from 'mysql2/promise';
 import type { DatabaseTarget } from '../config/database-url.js';
@@ -31,6 +31,8 @@ export function createDbPool(target: DatabaseTarget, settings: PoolSettings): Po
   });
   pool.pool.on('connection', (conn) => {
     conn.query("SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout = 20");
+    // No gap locks: concurrent batches that create different streams do not block each other.
+    conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
   });
   return pool;
 }

@@ -1,0 +1,36 @@
+/**
+ * Which streams an event belongs in: for each trigger definition, in file order, the first
+ * matching criterion, the distinguishing values and the stream key they give, and which fire
+ * criteria the event satisfies. Pure CPU, done once per event before the transaction (so
+ * debug counters are not doubled by database retries).
+ */
+import { createHash } from 'node:crypto';
+import type { Event } from '../event.js';
+import { distinguishingKey, type DistinguishingValue, type TriggerDefinition } from '../triggers/index.js';
+
+export interface TriggerMatch {
+  readonly trigger: TriggerDefinition;
+  readonly values: readonly DistinguishingValue[];
+  /** Canonical distinguishing key (stored in stream.distinguishing_key). */
+  readonly key: string;
+  /** SHA-256 of trigger name + key: the unique stream.open_key. */
+  readonly openKey: Buffer;
+  /** Per fire criterion: does this event match it. */
+  readonly hits: readonly boolean[];
+}
+
+export function matchTriggers(triggers: readonly TriggerDefinition[], event: Event): TriggerMatch[] {
+  const matches: TriggerMatch[] = [];
+  for (const trigger of triggers) {
+    const matched = trigger.match(event);
+    if (matched === null) continue;
+    const values = trigger.distinguishingTraits(event, matched);
+    const key = distinguishingKey(values);
+    matches.push({ trigger, values, key, openKey: openKeyOf(trigger.name, key), hits: trigger.fireCriteriaHits(event) });
+  }
+  return matches;
+}
+
+export function openKeyOf(triggerName: string, key: string): Buffer {
+  return createHash('sha256').update(triggerName).update('\0').update(key).digest();
+}

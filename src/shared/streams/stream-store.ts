@@ -1,0 +1,218 @@
+/**
+ * Files stored events into streams, inside the caller's transaction (invariant 1: the event
+ * and its stream assignment commit together, so a crash leaves both or neither, and the
+ * redelivered message does the whole job).
+ *
+ * For a batch this is a handful of statements whatever its size:
+ *   1. lock the open streams of every key the batch touches (SELECT … FOR UPDATE, in key order
+ *      so that concurrent batches queue instead of deadlocking); a stream a pipeline worker
+ *      has claimed has no open_key any more and is not found, so it never grows after its
+ *      events were loaded (spec §10.2);
+ *   2. replay upstream's add_event for each event in batch order, in memory: a stream past its
+ *      expire_timestamp at that event's "now" is closed and a new one started; first/last
+ *      event and expire_timestamp follow every event; fire_timestamp is set (now + fire_delay)
+ *      the first time the per-criterion fire counts are all met (incremental, spec §10.6);
+ *   3. write: new streams and their distinguishing traits, the changed streams (one upsert),
+ *      the stream/event links.
+ * A new stream's open_key is unique, so two yagi-workers creating the same stream at once
+ * cannot both succeed: the loser gets a duplicate-key error, retries the batch, and then finds
+ * and appends to the winner's stream. Ingest runs at READ COMMITTED (no gap locks).
+ */
+import type { SqlValue } from 'mysql2';
+import type { Event } from '../event.js';
+import { TraitTypeCode } from '../event.js';
+import { insertRows, type Queryable } from '../db/sql.js';
+import { DateTime, maxDateTime, minDateTime } from '../time.js';
+import { isTimeRangeValue, type DistinguishingValue, type TriggerDefinition } from '../triggers/index.js';
+import type { TriggerMatch } from './matching.js';
+
+export interface Assignment {
+  readonly eventId: number;
+  readonly event: Event;
+  readonly matches: readonly TriggerMatch[];
+  /** "now" for this event (the wall clock, or the event's own time under time sync). */
+  readonly now: DateTime;
+}
+
+/** Per trigger: upstream's debug counters, applied by the caller after the commit. */
+export type StreamCounters = Map<TriggerDefinition, { newStreams: number; addedEvents: number; readyToFire: number }>;
+
+interface StreamRow {
+  id: number | null;
+  readonly trigger: TriggerDefinition;
+  readonly key: string;
+  readonly values: readonly DistinguishingValue[];
+  /** Set while open; null once closed. */
+  openKey: Buffer | null;
+  firstEvent: DateTime;
+  lastEvent: DateTime;
+  expire: DateTime;
+  fire: DateTime | null;
+  counts: number[];
+  eventCount: number;
+  readonly isNew: boolean;
+  readonly eventIds: number[];
+}
+
+interface Group {
+  readonly match: TriggerMatch;
+  readonly entries: { eventId: number; event: Event; hits: readonly boolean[]; now: DateTime }[];
+}
+
+export async function assignStreams(conn: Queryable, items: readonly Assignment[]): Promise<StreamCounters> {
+  const counters: StreamCounters = new Map();
+  const groups = new Map<string, Group>();
+  for (const item of items) {
+    for (const match of item.matches) {
+      const hex = match.openKey.toString('hex');
+      let group = groups.get(hex);
+      if (!group) groups.set(hex, (group = { match, entries: [] }));
+      group.entries.push({ eventId: item.eventId, event: item.event, hits: match.hits, now: item.now });
+    }
+  }
+  if (groups.size === 0) return counters;
+
+  const keys = [...groups.keys()].sort();
+  const existing = await lockOpenStreams(conn, keys, groups);
+  const touched: StreamRow[] = [];
+  for (const hex of keys) {
+    const group = groups.get(hex)!;
+    const count = countersFor(counters, group.match.trigger);
+    let current = existing.get(hex) ?? null;
+    if (current) touched.push(current);
+    for (const entry of group.entries) {
+      const ts = entry.event.timestamp;
+      if (current && current.expire.compare(entry.now) <= 0) {
+        current.openKey = null;
+        current = null;
+      }
+      if (current === null) {
+        current = newStream(group.match, ts);
+        touched.push(current);
+        count.newStreams++;
+      } else {
+        current.firstEvent = minDateTime(current.firstEvent, ts);
+        current.lastEvent = maxDateTime(current.lastEvent, ts);
+      }
+      const trigger = current.trigger;
+      current.expire = trigger.expirationFor(current.firstEvent, current.lastEvent, entry.now);
+      current.counts = trigger.addHits(current.counts, entry.hits);
+      current.eventCount++;
+      current.eventIds.push(entry.eventId);
+      count.addedEvents++;
+      if (current.fire === null && trigger.shouldFire(current.counts)) {
+        current.fire = entry.now.plusSeconds(trigger.fireDelaySeconds);
+        count.readyToFire++;
+      }
+    }
+  }
+  await writeStreams(conn, touched);
+  return counters;
+}
+
+async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups: ReadonlyMap<string, Group>): Promise<Map<string, StreamRow>> {
+  const [rows] = await conn.query(
+    'SELECT id, open_key, first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, event_count FROM stream WHERE open_key IN (?) ORDER BY open_key FOR UPDATE',
+    [keys.map((k) => Buffer.from(k, 'hex'))],
+  );
+  const found = new Map<string, StreamRow>();
+  for (const r of rows as { id: number; open_key: Buffer; first_event: string; last_event: string; expire_timestamp: string | null; fire_timestamp: string | null; fire_counts: string; event_count: number }[]) {
+    const hex = r.open_key.toString('hex');
+    const match = groups.get(hex)!.match;
+    found.set(hex, {
+      id: r.id,
+      trigger: match.trigger,
+      key: match.key,
+      values: match.values,
+      openKey: r.open_key,
+      firstEvent: DateTime.parse(r.first_event),
+      lastEvent: DateTime.parse(r.last_event),
+      // A stream without expiry never expires (only reachable with hand-made rows).
+      expire: r.expire_timestamp === null ? DateTime.of(9999, 12, 31) : DateTime.parse(r.expire_timestamp),
+      fire: r.fire_timestamp === null ? null : DateTime.parse(r.fire_timestamp),
+      counts: JSON.parse(r.fire_counts) as number[],
+      eventCount: r.event_count,
+      isNew: false,
+      eventIds: [],
+    });
+  }
+  return found;
+}
+
+function newStream(match: TriggerMatch, ts: DateTime): StreamRow {
+  return {
+    id: null,
+    trigger: match.trigger,
+    key: match.key,
+    values: match.values,
+    openKey: match.openKey,
+    firstEvent: ts,
+    lastEvent: ts,
+    expire: ts,
+    fire: null,
+    counts: match.trigger.initialFireCounts(),
+    eventCount: 0,
+    isNew: true,
+    eventIds: [],
+  };
+}
+
+function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { newStreams: number; addedEvents: number; readyToFire: number } {
+  let c = counters.get(trigger);
+  if (!c) counters.set(trigger, (c = { newStreams: 0, addedEvents: 0, readyToFire: 0 }));
+  return c;
+}
+
+const STREAM_COLUMNS = 'name, state, state_serial_no, first_event, last_event, expire_timestamp, fire_timestamp, distinguishing_key, open_key, fire_counts, event_count';
+
+function streamValues(s: StreamRow): SqlValue[] {
+  return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, s.openKey, JSON.stringify(s.counts), s.eventCount];
+}
+
+async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Promise<void> {
+  const created = touched.filter((s) => s.isNew);
+  const updated = touched.filter((s) => !s.isNew);
+
+  // Existing streams first: one may be closed here, freeing its open_key for a new stream.
+  if (updated.length > 0) {
+    await insertRows(
+      conn,
+      `INSERT INTO stream (id, ${STREAM_COLUMNS}) VALUES`,
+      updated.map((s) => [s.id!, ...streamValues(s)]),
+      'ON DUPLICATE KEY UPDATE first_event = VALUES(first_event), last_event = VALUES(last_event), expire_timestamp = VALUES(expire_timestamp), ' +
+        'fire_timestamp = VALUES(fire_timestamp), open_key = VALUES(open_key), fire_counts = VALUES(fire_counts), event_count = VALUES(event_count)',
+    );
+  }
+  // New streams still open get their ids back through their unique open_key; the rare new
+  // stream that a later event of the same batch already closed is inserted alone.
+  const open = created.filter((s) => s.openKey !== null);
+  if (open.length > 0) {
+    await insertRows(conn, `INSERT INTO stream (${STREAM_COLUMNS}) VALUES`, open.map(streamValues));
+    const [rows] = await conn.query('SELECT id, open_key FROM stream WHERE open_key IN (?)', [open.map((s) => s.openKey)]);
+    const ids = new Map((rows as { id: number; open_key: Buffer }[]).map((r) => [r.open_key.toString('hex'), r.id]));
+    for (const s of open) s.id = ids.get(s.openKey!.toString('hex'))!;
+  }
+  for (const s of created.filter((c) => c.openKey === null)) {
+    const [result] = await conn.query(`INSERT INTO stream (${STREAM_COLUMNS}) VALUES (?)`, [streamValues(s)]);
+    s.id = (result as { insertId: number }).insertId;
+  }
+  if (created.length > 0) {
+    await insertRows(
+      conn,
+      'INSERT INTO dist_trait (stream_id, name, type, dt_string, dt_int, dt_float, dt_datetime, dt_timerange_begin, dt_timerange_end) VALUES',
+      created.flatMap((s) => s.values.map((v) => [s.id!, v.name, ...distTraitColumns(v)])),
+    );
+  }
+  const links = touched.flatMap((s) => s.eventIds.map((e) => [s.id!, e]));
+  if (links.length > 0) await insertRows(conn, 'INSERT INTO streamevent (stream_id, event_id) VALUES', links);
+}
+
+/** type, dt_string, dt_int, dt_float, dt_datetime, dt_timerange_begin, dt_timerange_end. */
+function distTraitColumns({ value: v }: DistinguishingValue): SqlValue[] {
+  if (v === null) return [TraitTypeCode.none, null, null, null, null, null, null];
+  if (isTimeRangeValue(v)) return [TraitTypeCode.timerange, null, null, null, null, v.begin.toSql(), v.end.toSql()];
+  if (typeof v === 'string') return [TraitTypeCode.text, v, null, null, null, null, null];
+  if (typeof v === 'bigint') return [TraitTypeCode.int, null, v, null, null, null, null];
+  if (typeof v === 'number') return [TraitTypeCode.float, null, null, Number.isFinite(v) ? v : null, null, null, null];
+  return [TraitTypeCode.datetime, null, null, null, v.toSql(), null, null];
+}
