@@ -31,7 +31,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
 const MYSQL = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
 const AMQP = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const BATCH = 100;
+const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
 const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false } } });
@@ -173,7 +173,9 @@ async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ r
 
 async function main(): Promise<void> {
   const templates = loadTemplates(join(ROOT, 'fixtures/stacktach-upstream/notigen-templates'));
-  const notifications = generateNotifications(templates, COUNT, seededRandom(42), DateTime.of(2015, 2, 1), 600);
+  // A lifecycle every 30 s, ending about now, so that streams are live (not expired on
+  // arrival) as in production: about one stream per instance and day.
+  const notifications = generateNotifications(templates, COUNT, seededRandom(42), DateTime.now().plusSeconds(-COUNT * 3), 30);
   const bodies = notifications.map(encodeOsloV2);
   const distiller = Distiller.fromFile(join(SANDBOX, 'event_definitions.yaml'), { catchAll: false });
   const events = new Map<string, Event>();

@@ -18,6 +18,7 @@
  * cannot both succeed: the loser gets a duplicate-key error, retries the batch, and then finds
  * and appends to the winner's stream. Ingest runs at READ COMMITTED (no gap locks).
  */
+import { randomBytes } from 'node:crypto';
 import type { SqlValue } from 'mysql2';
 import type { Event } from '../event.js';
 import { TraitTypeCode } from '../event.js';
@@ -165,8 +166,8 @@ function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { ne
 
 const STREAM_COLUMNS = 'name, state, state_serial_no, first_event, last_event, expire_timestamp, fire_timestamp, distinguishing_key, open_key, fire_counts, event_count';
 
-function streamValues(s: StreamRow): SqlValue[] {
-  return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, s.openKey, JSON.stringify(s.counts), s.eventCount];
+function streamValues(s: StreamRow, openKey = s.openKey): SqlValue[] {
+  return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, openKey, JSON.stringify(s.counts), s.eventCount];
 }
 
 async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Promise<void> {
@@ -183,18 +184,16 @@ async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Pro
         'fire_timestamp = VALUES(fire_timestamp), open_key = VALUES(open_key), fire_counts = VALUES(fire_counts), event_count = VALUES(event_count)',
     );
   }
-  // New streams still open get their ids back through their unique open_key; the rare new
-  // stream that a later event of the same batch already closed is inserted alone.
-  const open = created.filter((s) => s.openKey !== null);
-  if (open.length > 0) {
-    await insertRows(conn, `INSERT INTO stream (${STREAM_COLUMNS}) VALUES`, open.map(streamValues));
-    const [rows] = await conn.query('SELECT id, open_key FROM stream WHERE open_key IN (?)', [open.map((s) => s.openKey)]);
+  // New streams get their ids back through their unique open_key. One that a later event of
+  // the same batch already closed is inserted under a random placeholder key, closed after.
+  if (created.length > 0) {
+    const insertKeys = created.map((s) => s.openKey ?? randomBytes(32));
+    await insertRows(conn, `INSERT INTO stream (${STREAM_COLUMNS}) VALUES`, created.map((s, i) => streamValues(s, insertKeys[i]!)));
+    const [rows] = await conn.query('SELECT id, open_key FROM stream WHERE open_key IN (?)', [insertKeys]);
     const ids = new Map((rows as { id: number; open_key: Buffer }[]).map((r) => [r.open_key.toString('hex'), r.id]));
-    for (const s of open) s.id = ids.get(s.openKey!.toString('hex'))!;
-  }
-  for (const s of created.filter((c) => c.openKey === null)) {
-    const [result] = await conn.query(`INSERT INTO stream (${STREAM_COLUMNS}) VALUES (?)`, [streamValues(s)]);
-    s.id = (result as { insertId: number }).insertId;
+    created.forEach((s, i) => (s.id = ids.get(insertKeys[i]!.toString('hex'))!));
+    const closed = created.filter((s) => s.openKey === null).map((s) => s.id);
+    if (closed.length > 0) await conn.query('UPDATE stream SET open_key = NULL WHERE id IN (?)', [closed]);
   }
   if (created.length > 0) {
     await insertRows(
