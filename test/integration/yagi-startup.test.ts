@@ -2,9 +2,11 @@
  * Start-up of the real yagi-worker process: bad configuration exits 1 with file, key and reason
  * before any connection is opened (the broker and database named here do not exist).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeCellConfig } from '../helpers/configs.js';
+import { SANDBOX, UPSTREAM, writeCellConfig } from '../helpers/configs.js';
 import { startProcess } from '../helpers/processes.js';
 
 describe('yagi-worker start-up', () => {
@@ -30,5 +32,22 @@ describe('yagi-worker start-up', () => {
     const worker = startProcess('yagi-worker/main.js', []);
     expect(await worker.exited()).toBe(1);
     expect(worker.stderr.join('')).toMatch(/--config: no yagi\.conf given/);
+  });
+
+  it("refuses winchester-etc's triggers.yaml (map_distingushed_by typo) naming file, trigger and key", async () => {
+    const cfg = writeCellConfig({ databaseUrl: 'mysql://nobody@192.0.2.1:9/none', exchange: 'x.bad', queue: 'q.bad', configDir: join(UPSTREAM, 'winchester-etc') });
+    const worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf]);
+    expect(await worker.exited()).toBe(1);
+    expect(worker.stderr.join('')).toMatch(/winchester-etc\/triggers\.yaml: trigger "test_trigger" match_criteria\[1\]\.map_distingushed_by: unknown key.*map_distinguished_by/);
+  });
+
+  it('a trigger naming a pipeline pipelines.yaml lacks: exit 1 naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stv3-defs-'));
+    for (const f of ['event_definitions.yaml', 'triggers.yaml']) copyFileSync(join(SANDBOX, f), join(dir, f));
+    writeFileSync(join(dir, 'pipelines.yaml'), 'test_fire_pipeline:\n  - logger\n');
+    const cfg = writeCellConfig({ databaseUrl: 'mysql://nobody@192.0.2.1:9/none', exchange: 'x.bad', queue: 'q.bad', configDir: dir });
+    const worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf]);
+    expect(await worker.exited()).toBe(1);
+    expect(worker.stderr.join('')).toMatch(/triggers\.yaml: trigger "test_trigger" expire_pipeline: .*test_expire_pipeline/);
   });
 });

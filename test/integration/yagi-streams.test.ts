@@ -107,6 +107,11 @@ async function runCells(name: string, perCell: Notification[][]): Promise<TestDa
   for (const c of cells) {
     c.worker.kill('SIGTERM');
     expect(await c.worker.exited()).toBe(0);
+    // The sandbox trigger has debug_level 2: its dump comes with the statistics (spec §4.9).
+    const debugLines = c.worker.lines.filter((l) => l['trigger'] === 'test_trigger').map((l) => String(l['msg']));
+    expect(debugLines).toContain('---- Trigger Definition: test_trigger ----');
+    expect(debugLines.some((l) => /^Match Criteria: \d+ checks, \d+ passed$/.test(l))).toBe(true);
+    expect(debugLines.some((l) => /^Counter "Added events" = \d+$/.test(l))).toBe(true);
     await publisher.ch.deleteQueue(c.queue);
   }
   await publisher.ch.deleteExchange(exchange);
