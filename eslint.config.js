@@ -12,8 +12,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.cjs', 'ecosystem.config.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } },
-    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    files: ['ecosystem.config.js', 'test/fixtures/*.mjs'],
+    languageOptions: { globals: { process: 'readonly' } },
   },
 );

@@ -8,6 +8,9 @@
 -- `number`), so readiness is decided without reloading the stream's events.
 -- Integer codes of state (spec §4.6): active 1, firing 2, expiring 3, error 4, expire_error 5,
 -- completed 6, retry_fire 7, retry_expire 8.
+-- A pipeline worker claims a stream with a lease (lease_owner, lease_expires, database time);
+-- a lease that runs out returns the stream to retry_*, or to error after too many attempts.
+-- last_error keeps the reason of the last failure; retry_after delays an automatic retry.
 
 CREATE TABLE IF NOT EXISTS stream (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -22,7 +25,13 @@ CREATE TABLE IF NOT EXISTS stream (
   open_key BINARY(32) NULL,
   fire_counts VARCHAR(1024) NOT NULL,
   event_count INT NOT NULL DEFAULT 0,
+  lease_owner VARCHAR(255) NULL,
+  lease_expires DATETIME(6) NULL,
+  attempts INT NOT NULL DEFAULT 0,
+  last_error TEXT NULL,
+  retry_after DATETIME(6) NULL,
   UNIQUE KEY uq_stream_open_key (open_key),
+  KEY ix_stream_state_lease (state, lease_expires),
   KEY ix_stream_state_fire (state, fire_timestamp),
   KEY ix_stream_state_expire (state, expire_timestamp),
   KEY ix_stream_name (name)

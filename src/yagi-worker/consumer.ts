@@ -187,6 +187,7 @@ export class AmqpConsumer {
       warn(toError(err).message);
     }
     const passive = await conn.createChannel();
+    passive.on('error', () => undefined); // a failed check closes the channel; the rejection says why
     try {
       await check(passive);
     } finally {

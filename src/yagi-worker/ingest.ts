@@ -15,7 +15,7 @@ import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
-import { isTransientDbError } from '../shared/db/errors.js';
+import { isDuplicateKey, isTransientDbError } from '../shared/db/errors.js';
 import { EventTypeIds } from '../shared/db/event-store.js';
 import { insertRows, inTransaction } from '../shared/db/sql.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
@@ -170,10 +170,6 @@ export class Ingestor {
 export function releaseOrDestroy(conn: PoolConnection, healthy: boolean): void {
   if (healthy) conn.release();
   else conn.destroy();
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === 'ER_DUP_ENTRY';
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {

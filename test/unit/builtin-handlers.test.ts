@@ -5,12 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { builtinHandlers, resolveHandlerName } from '../../src/pipeline-worker/handlers/builtin.js';
 import { createLoggingHandler } from '../../src/pipeline-worker/handlers/logger.js';
+import { createNotabeneHandler } from '../../src/pipeline-worker/handlers/notabene.js';
 import { createUsageHandler } from '../../src/pipeline-worker/handlers/usage.js';
 
 describe('built-in pipeline handlers', () => {
-  it('registers logger and usage under our names', () => {
+  it('registers logger, usage and notabene under our names', () => {
     expect(builtinHandlers['logger']).toBe(createLoggingHandler);
     expect(builtinHandlers['usage']).toBe(createUsageHandler);
+    expect(builtinHandlers['notabene']).toBe(createNotabeneHandler);
   });
 
   it('maps the upstream class paths to our names', () => {

@@ -5,6 +5,7 @@
  * naming it fails validation at worker start (spec §4.4), like an unimportable class.
  */
 import { createLoggingHandler } from './logger.js';
+import { createNotabeneHandler } from './notabene.js';
 import type { HandlerFactory } from './types.js';
 import { createUsageHandler } from './usage.js';
 
@@ -16,6 +17,7 @@ function lookupTable<T>(entries: Record<string, T>): Readonly<Record<string, T>>
 export const builtinHandlers: Readonly<Record<string, HandlerFactory>> = lookupTable({
   logger: createLoggingHandler,
   usage: createUsageHandler,
+  notabene: createNotabeneHandler,
 });
 
 export const upstreamHandlerNames: Readonly<Record<string, string>> = lookupTable({

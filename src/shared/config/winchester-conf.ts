@@ -4,8 +4,8 @@
  * give a warning naming them.
  *
  * The files it names (distiller_config, trigger_definitions, pipeline_config) are searched in
- * `config_path` (relative entries against the cwd, as upstream) and then, so that a config
- * directory can be used from anywhere, in winchester.yaml's own directory.
+ * `config_path` (relative entries against the cwd, as upstream, and also against winchester.yaml's
+ * directory) and then in winchester.yaml's own directory, so a config directory works from anywhere.
  *
  * Keys we add (optional, documented in README "Configuration"):
  *   indexed_traits          trait names also written to the typed `trait` table, for queries
@@ -13,6 +13,15 @@
  *   allow_misspelled_map_distinguished_by
  *                           load triggers.yaml files with upstream's `map_distingushed_by`
  *                           typo, ignoring the key as upstream did (default false: an error)
+ *   pipeline_worker_poll_ms idle poll interval of a pipeline worker (250; never more than
+ *                           pipeline_worker_delay)
+ *   pipeline_lease_seconds  how long a claimed stream is held before another worker may take it (60)
+ *   pipeline_max_attempts   lease expiries after which a stream goes to error (3)
+ *   pipeline_error_retries  automatic retries of a failing pipeline (0, as upstream: an operator
+ *                           retries), after pipeline_error_retry_seconds × 2^n (30)
+ *   pipeline_claim_strategy skip_locked (default) or serial (upstream's state_serial_no protocol)
+ *   pipeline_shutdown_grace_seconds  time to finish the streams in hand on SIGTERM (10)
+ *   time_sync_poll_seconds  how often a pipeline worker asks the time-sync endpoint (20)
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -49,6 +58,14 @@ const schema = z.object({
   logging_config: z.string().optional(),
   indexed_traits: z.array(z.string().min(1)).default(['instance_id', 'tenant_id', 'request_id', 'user_id']),
   allow_misspelled_map_distinguished_by: boolish.default(false),
+  pipeline_worker_poll_ms: z.number().int().positive().default(250),
+  pipeline_lease_seconds: positive.default(60),
+  pipeline_max_attempts: z.number().int().positive().default(3),
+  pipeline_error_retries: z.number().int().nonnegative().default(0),
+  pipeline_error_retry_seconds: positive.default(30),
+  pipeline_claim_strategy: z.enum(['skip_locked', 'serial']).default('skip_locked'),
+  pipeline_shutdown_grace_seconds: z.number().nonnegative().default(10),
+  time_sync_poll_seconds: positive.default(20),
 });
 
 export type WinchesterYaml = z.output<typeof schema>;
@@ -98,7 +115,8 @@ export function loadWinchesterConfig(path: string, options: LoadWinchesterOption
     throw new ConfigError(env['STV3_DATABASE_URL'] ? 'environment' : file, env['STV3_DATABASE_URL'] ? 'STV3_DATABASE_URL' : 'database.url', (err as Error).message);
   }
   const configPath = typeof raw.config_path === 'string' ? [raw.config_path] : raw.config_path;
-  const searchPath = [...configPath.map((p) => resolve(cwd, p)), dirname(file)];
+  // Relative entries: against the cwd as upstream, then against winchester.yaml's directory.
+  const searchPath = [...new Set([...configPath.flatMap((p) => [resolve(cwd, p), resolve(dirname(file), p)]), dirname(file)])];
   return { file, raw, database, searchPath, warnings };
 }
 

@@ -46,3 +46,7 @@ export function isTransientDbError(err: unknown): boolean {
   if (e.fatal === true) return true;
   return typeof e.message === 'string' && /closed state|Connection lost/i.test(e.message);
 }
+
+export function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'ER_DUP_ENTRY';
+}

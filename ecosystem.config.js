@@ -1,0 +1,82 @@
+/**
+ * pm2 process file: `pm2 start ecosystem.config.js` (then `pm2 logs`, `pm2 scale
+ * pipeline-worker N`, `pm2 stop all`). The apps come from a deployment file, by default
+ * etc/local/deployment.yaml, or the one STV3_DEPLOYMENT names:
+ *
+ *   winchester_config: /etc/stv3/winchester.yaml
+ *   pipeline_workers: max            # or a number
+ *   kill_timeout_seconds: 30
+ *   cells:
+ *     - {name: cell1, yagi_config: /etc/stv3/yagi-cell1.conf}
+ *
+ * giving one `yagi-<cell>` app per cell (fork mode, one instance: a cell's queue is consumed by
+ * one process) and `pipeline-worker` with one instance per core. Every app tells pm2 when it is
+ * ready (wait_ready), gets kill_timeout to shut down gracefully, and restarts with exponential
+ * backoff so a dead database does not make pm2 spin.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const deploymentFile = resolve(process.env.STV3_DEPLOYMENT || resolve(root, 'etc/local/deployment.yaml'));
+
+function fail(key, reason) {
+  throw new Error(`${deploymentFile}: ${key ? `${key}: ` : ''}${reason}`);
+}
+
+if (!existsSync(deploymentFile)) fail('', 'file not found (set STV3_DEPLOYMENT)');
+const deployment = parse(readFileSync(deploymentFile, 'utf8')) ?? {};
+const base = dirname(deploymentFile);
+const file = (key, value) => {
+  if (typeof value !== 'string' || value === '') fail(key, 'required: a file path');
+  const path = resolve(base, value);
+  if (!existsSync(path)) fail(key, `${path} not found`);
+  return path;
+};
+
+const winchester = file('winchester_config', deployment.winchester_config);
+const workers = deployment.pipeline_workers ?? 'max';
+if (workers !== 'max' && !(Number.isInteger(workers) && workers >= 0)) fail('pipeline_workers', 'a number of processes, or "max"');
+const killTimeout = (deployment.kill_timeout_seconds ?? 30) * 1000;
+if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, yagi_config}');
+
+const common = {
+  cwd: root,
+  exec_mode: 'fork',
+  wait_ready: true,
+  listen_timeout: 120_000,
+  kill_timeout: killTimeout,
+  exp_backoff_restart_delay: 500,
+  time: false, // our JSON log lines carry their own time
+  env: { NODE_ENV: 'production' },
+};
+
+const config = {
+  apps: [
+    ...deployment.cells.map((cell, i) => {
+      if (!cell || typeof cell.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(cell.name)) fail(`cells[${i}].name`, 'required: letters, digits, _ . -');
+      return {
+        ...common,
+        name: `yagi-${cell.name}`,
+        script: resolve(root, 'dist/yagi-worker/main.js'),
+        args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name],
+        instances: 1,
+      };
+    }),
+    {
+      ...common,
+      name: 'pipeline-worker',
+      script: resolve(root, 'dist/pipeline-worker/main.js'),
+      args: ['--config', winchester],
+      instances: workers === 'max' ? cpus().length : workers,
+      merge_logs: true,
+    },
+  ],
+};
+
+export default config;
+// pm2 loads this file with require(): Node gives it this export.
+export { config as 'module.exports' };

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * pipeline-worker: claims streams that are due to fire or expire and runs their pipelines
+ * (pm2 app `pipeline-worker`, one instance per core; any number of them on any number of hosts
+ * share one database).
+ *
+ *   node dist/pipeline-worker/main.js --config /etc/stv3/winchester.yaml [--name NAME] [--no-migrate]
+ *
+ * Start order: configuration (exit 1 naming file, key and reason), database, then the loop;
+ * pm2 gets `ready` once connected. SIGINT/SIGTERM: claim nothing new, finish the streams in
+ * hand within pipeline_shutdown_grace_seconds, give the rest back, exit.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
+import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
+import { createLogger } from '../shared/logger.js';
+import { logTriggerDebug } from '../shared/streams/debug-log.js';
+import { TimeSyncClock, wallClock } from './clock.js';
+import { closeNotabeneConnections } from './handlers/notabene.js';
+import { loadPipelineSetup, type PipelineSetup } from './setup.js';
+import { emptyWorkerCounts, PipelineWorker } from './worker.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string', short: 'c' },
+      name: { type: 'string', short: 'n' },
+      'no-migrate': { type: 'boolean', default: false },
+    },
+  });
+  const name = values.name ?? `pipeline-worker-${process.env['NODE_APP_INSTANCE'] ?? process.pid}`;
+  const log = createLogger({ base: { app: 'pipeline-worker', worker: name } });
+  let setup: PipelineSetup;
+  try {
+    if (!values.config) throw new Error('--config winchester.yaml is required');
+    setup = await loadPipelineSetup(values.config, log.child({ component: 'setup' }));
+  } catch (err) {
+    exitOnStartupError(err, 'pipeline-worker');
+  }
+  const { winchester, triggers, pipelines } = setup;
+  const raw = winchester.raw;
+  log.level = (process.env['STV3_LOG_LEVEL'] ?? raw.log_level).toLowerCase();
+  for (const w of [...winchester.warnings, ...triggers.flatMap((t) => t.warnings)]) log.warn(w);
+
+  const startup = new AbortController();
+  let stopAll: () => Promise<void> = async () => startup.abort();
+  handleSignals(log, () => stopAll());
+  if (!values['no-migrate']) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
+  const pool = await openDatabase(winchester.database, 3, log.child({ component: 'db' }), startup.signal);
+
+  const owner = `${hostname()}/${name}/${process.pid}`;
+  const worker = new PipelineWorker(
+    pool,
+    triggers,
+    pipelines,
+    raw.time_sync_endpoint ? new TimeSyncClock(raw.time_sync_endpoint, raw.time_sync_poll_seconds, log.child({ component: 'time-sync' })) : wallClock,
+    {
+      owner,
+      batchSize: raw.pipeline_worker_batch_size,
+      chunkSize: Math.min(raw.pipeline_worker_batch_size, 100),
+      pollMs: Math.min(raw.pipeline_worker_poll_ms, raw.pipeline_worker_delay * 1000),
+      leaseSeconds: raw.pipeline_lease_seconds,
+      maxAttempts: raw.pipeline_max_attempts,
+      errorRetries: raw.pipeline_error_retries,
+      errorRetryBaseSeconds: raw.pipeline_error_retry_seconds,
+      purgeCompleted: raw.purge_completed_streams,
+      strategy: raw.pipeline_claim_strategy,
+      indexedTraits: new Set(raw.indexed_traits),
+      shutdownGraceMs: raw.pipeline_shutdown_grace_seconds * 1000,
+    },
+    log.child({ component: 'worker' }),
+  );
+
+  const statsLog = log.child({ component: 'stats' });
+  const logStats = (): void => {
+    const c = worker.counts;
+    statsLog.info({ ...c }, `Loaded ${c.loaded} streams. Fired ${c.fired}, Expired ${c.expired}, errors ${c.errors}, lease expiries ${c.leaseExpiries}`);
+    Object.assign(c, emptyWorkerCounts());
+    logTriggerDebug(worker.debuggers.map((d) => ({ name: d.name, debug: d })), log.child({ component: 'triggers' }));
+  };
+  const timer = setInterval(logStats, raw.statistics_period * 1000);
+  timer.unref();
+
+  stopAll = async () => {
+    startup.abort();
+    await worker.stop();
+    clearInterval(timer);
+    logStats();
+    await closeNotabeneConnections();
+    await pool.end();
+  };
+  const running = worker.start();
+  notifyReady();
+  log.info({ owner, triggers: triggers.map((t) => t.name), pipelines: [...pipelines.keys()], strategy: raw.pipeline_claim_strategy, timeSync: raw.time_sync_endpoint ?? null }, 'pipeline-worker started');
+  await running;
+}
+
+main().catch((err: unknown) => exitOnStartupError(err, 'pipeline-worker'));
