@@ -65,17 +65,22 @@ export const FIRE_AT_ONCE_TRIGGER = (pipeline: string, expire = pipeline): strin
   fire_criteria: [{event_type: "test.*"}]
 `;
 
-/** Creates `n` streams of `perStream` events each through the real store, due now. Returns their ids. */
-export async function seedStreams(db: TestDatabase, triggersYaml: string, n: number, perStream = 1, at = DateTime.now().plusSeconds(-5)): Promise<number[]> {
+/**
+ * Stores `perStream` events for each of `n` instances through the real ingest code path, at
+ * `at` (default: 5 s ago), so that with FIRE_AT_ONCE_TRIGGER `n` streams are due. `instances`
+ * names the instances (default: fresh ones). Returns the ids of the streams of these instances.
+ */
+export async function seedStreams(db: TestDatabase, triggersYaml: string, n: number, perStream = 1, at = DateTime.now().plusSeconds(-5), instances?: string): Promise<number[]> {
   const { parse } = await import('yaml');
   const triggers = triggerDefinitionsFromValue(parse(triggersYaml) as unknown, 'triggers.yaml');
   const types = await new EventTypeIds(db.pool).resolve(['test.thing']);
-  const prefix = Math.random().toString(36).slice(2, 8);
+  const prefix = instances ?? Math.random().toString(36).slice(2, 8);
+  const unique = Math.random().toString(36).slice(2, 8);
   for (let start = 0; start < n; start += 500) {
     const events: Event[] = [];
     for (let i = start; i < Math.min(n, start + 500); i++) {
       for (let k = 0; k < perStream; k++) {
-        events.push({ messageId: `${prefix}-${i}-${k}`, eventType: 'test.thing', timestamp: at.plusMicros(k), traits: { instance_id: `${prefix}-i${i}` } });
+        events.push({ messageId: `${unique}-${i}-${k}`, eventType: 'test.thing', timestamp: at.plusMicros(k), traits: { instance_id: `${prefix}-i${i}` } });
       }
     }
     const conn = await db.pool.getConnection();

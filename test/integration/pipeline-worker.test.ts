@@ -149,4 +149,33 @@ ${FIRE_AT_ONCE_TRIGGER('counted')}`;
       await db.close();
     }
   });
+
+  it('ingest appending while workers claim: every run saw its whole stream, and no event was appended after the claim', async () => {
+    const db = await createTestDatabase(`${import.meta.url}#claim-vs-append`);
+    const cfg = writePipelineConfig({ databaseUrl: db.url, triggers: FIRE_AT_ONCE_TRIGGER('counted'), pipelines: 'counted:\n  - name: count\n    params: {file: $RUNS}\n' });
+    try {
+      const workers = startWorkers(2, cfg.winchesterYaml);
+      await Promise.all(workers.map((w) => w.ready()));
+      // 30 rounds of events for the same 100 instances, through the ingest code path, while
+      // the workers claim streams that are ready from their first event on.
+      for (let round = 0; round < 30; round++) await seedStreams(db, FIRE_AT_ONCE_TRIGGER('counted'), 100, 3, undefined, 'shared');
+      await eventually(() => count(db.pool, `SELECT COUNT(*) AS n FROM stream WHERE state <> ${StreamState.completed}`), (n) => n === 0, 30_000);
+      await stopAll(workers);
+      const [rows] = await db.pool.query('SELECT id, event_count, (SELECT COUNT(*) FROM streamevent se WHERE se.stream_id = s.id) AS linked FROM stream s');
+      const streams = rows as { id: number; event_count: number; linked: number }[];
+      const seenByRun = new Map<number, number>();
+      for (const line of (await import('node:fs')).readFileSync(cfg.runsFile, 'utf8').split('\n').filter((l) => l.startsWith('start'))) {
+        const [, id, n] = line.split(' ');
+        seenByRun.set(Number(id), Number(n));
+      }
+      for (const s of streams) {
+        expect(s.linked, `stream ${s.id}`).toBe(s.event_count);
+        expect(seenByRun.get(s.id), `stream ${s.id}`).toBe(s.event_count);
+      }
+      expect(streams.reduce((sum, s) => sum + s.event_count, 0)).toBe(30 * 100 * 3);
+      expect(streams.length).toBeGreaterThan(100); // later events went to new streams after claims
+    } finally {
+      await db.close();
+    }
+  });
 });
