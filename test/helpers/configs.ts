@@ -28,6 +28,8 @@ export interface CellConfigOptions {
   durable?: boolean;
   /** Directory with event_definitions.yaml etc. (default: the upstream sandbox). */
   configDir?: string;
+  /** Search the config's own directory first, so a test can put its own triggers/pipelines there. */
+  localFilesFirst?: boolean;
 }
 
 export interface CellConfig {
@@ -69,10 +71,23 @@ ${o.consumerExtra ?? ''}
 config_file = ${winchesterYaml}
 `,
   );
-  writeFileSync(
-    winchesterYaml,
-    `config_path:
-  - ${o.configDir ?? SANDBOX}
+  writeFileSync(winchesterYaml, winchesterYamlText({ databaseUrl: o.databaseUrl, configPath: [...(o.localFilesFirst ? [dir] : []), o.configDir ?? SANDBOX], extra: o.winchesterExtra }));
+  return { dir, yagiConf, winchesterYaml };
+}
+
+/**
+ * A test winchester.yaml: the given database and config_path, statistics every second, the
+ * upstream handler names, and `extra` lines appended (more handlers, time sync, …).
+ */
+export function winchesterYamlText(o: { databaseUrl: string; configPath: readonly string[]; handlers?: Record<string, string>; extra?: string | undefined }): string {
+  const handlers = {
+    logger: 'winchester.pipeline_handler:LoggingHandler',
+    usage: 'winchester.pipeline_handler:UsageHandler',
+    notabene: 'winchester.pipeline_handler:NotabeneHandler',
+    ...o.handlers,
+  };
+  return `config_path:
+${o.configPath.map((p) => `  - ${p}`).join('\n')}
 statistics_period: 1
 catch_all_notifications: false
 database:
@@ -82,11 +97,7 @@ trigger_definitions: triggers.yaml
 pipeline_config: pipelines.yaml
 purge_completed_streams: false
 pipeline_handlers:
-  logger: winchester.pipeline_handler:LoggingHandler
-  usage: winchester.pipeline_handler:UsageHandler
-  notabene: winchester.pipeline_handler:NotabeneHandler
-${o.winchesterExtra ?? ''}
-`,
-  );
-  return { dir, yagiConf, winchesterYaml };
+${Object.entries(handlers).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
+${o.extra ?? ''}
+`;
 }

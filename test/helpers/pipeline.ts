@@ -12,6 +12,7 @@ import type { Event } from '../../src/shared/event.js';
 import { prepareEvent, storeEvents } from '../../src/shared/streams/store-events.js';
 import { DateTime } from '../../src/shared/time.js';
 import { triggerDefinitionsFromValue } from '../../src/shared/triggers/index.js';
+import { winchesterYamlText } from './configs.js';
 import type { TestDatabase } from './db.js';
 
 const TEST_HANDLERS = fileURLToPath(new URL('../fixtures/handlers.mjs', import.meta.url));
@@ -32,24 +33,12 @@ export function writePipelineConfig(o: { databaseUrl: string; triggers: string; 
   const winchesterYaml = join(dir, 'winchester.yaml');
   writeFileSync(
     winchesterYaml,
-    `config_path: [${dir}]
-statistics_period: 1
-database:
-  url: ${o.databaseUrl}
-distiller_config: event_definitions.yaml
-trigger_definitions: triggers.yaml
-pipeline_config: pipelines.yaml
-purge_completed_streams: false
-pipeline_handlers:
-  logger: winchester.pipeline_handler:LoggingHandler
-  usage: winchester.pipeline_handler:UsageHandler
-  notabene: winchester.pipeline_handler:NotabeneHandler
-  count: ${TEST_HANDLERS}:countRuns
-  slow: ${TEST_HANDLERS}:slow
-  fail: ${TEST_HANDLERS}:failWhileFlagged
-  emit: ${TEST_HANDLERS}:emitOne
-${o.extra ?? ''}
-`,
+    winchesterYamlText({
+      databaseUrl: o.databaseUrl,
+      configPath: [dir],
+      handlers: { count: `${TEST_HANDLERS}:countRuns`, slow: `${TEST_HANDLERS}:slow`, fail: `${TEST_HANDLERS}:failWhileFlagged`, emit: `${TEST_HANDLERS}:emitOne` },
+      extra: o.extra,
+    }),
   );
   return { dir, winchesterYaml, runsFile };
 }

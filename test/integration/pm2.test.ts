@@ -49,7 +49,7 @@ describe('pm2', () => {
   it('starts the ecosystem, completes streams, scales the pipeline workers, and stops gracefully', async () => {
     const exchange = randomName('nova');
     const queue = randomName('notifications.info');
-    const cfg = writeCellConfig({ databaseUrl: db.url, exchange, queue, cell: 'east' });
+    const cfg = writeCellConfig({ databaseUrl: db.url, exchange, queue, cell: 'east', localFilesFirst: true });
     // Streams (one per instance) that fire as soon as the instance's create.end is in.
     writeFileSync(
       join(cfg.dir, 'triggers.yaml'),
@@ -62,8 +62,6 @@ describe('pm2', () => {
 `,
     );
     writeFileSync(join(cfg.dir, 'pipelines.yaml'), 'done: [logger]\n');
-    const winchester = (await import('node:fs')).readFileSync(cfg.winchesterYaml, 'utf8').replace('config_path:\n', `config_path:\n  - ${cfg.dir}\n`);
-    writeFileSync(cfg.winchesterYaml, winchester);
     const deployment = join(mkdtempSync(join(tmpdir(), 'stv3-deploy-')), 'deployment.yaml');
     writeFileSync(deployment, `winchester_config: ${cfg.winchesterYaml}\npipeline_workers: 2\nkill_timeout_seconds: 20\ncells:\n  - {name: east, yagi_config: ${cfg.yagiConf}}\n`);
 

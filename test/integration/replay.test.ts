@@ -6,7 +6,7 @@
  * without expires two days after its last event and gets a U0 failure.
  */
 import { createServer } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOsloV2, type Notification } from '../../src/shared/amqp/oslo.js';
@@ -73,11 +73,11 @@ describe('replay with time sync', () => {
       exchange,
       queue,
       maxMessages: 20,
+      localFilesFirst: true,
       winchesterExtra: `time_sync_endpoint: http://127.0.0.1:${port}\ntime_sync_poll_seconds: 0.2\npipeline_worker_poll_ms: 100\n`,
     });
     // The sandbox triggers and definitions, with logger + usage pipelines (no notabene here).
     writeFileSync(join(cfg.dir, 'pipelines.yaml'), 'test_fire_pipeline: [logger, usage]\ntest_expire_pipeline: [logger, usage]\n');
-    writeFileSync(cfg.winchesterYaml, readFileSync(cfg.winchesterYaml, 'utf8').replace('config_path:\n', `config_path:\n  - ${cfg.dir}\n`));
     const yagi = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf]);
     const pipeline = startProcess('pipeline-worker/main.js', ['--config', cfg.winchesterYaml]);
     try {

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Event, TraitValue } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
+import { seededRandom } from '../../src/notigen/templates.js';
 import {
   isTimeRangeValue,
   loadTriggerDefinitions,
@@ -146,18 +147,6 @@ describe.each(CASES)('golden $matches', (c) => {
   });
 });
 
-/** Deterministic PRNG (mulberry32), so a failing sequence can be reproduced from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Replays a sequence incrementally and returns shouldFire after each event. */
 function incremental(definition: TriggerDefinition, sequence: readonly Event[]): boolean[] {
   let counts = definition.initialFireCounts();
@@ -174,7 +163,7 @@ describe('incremental fire criteria equal should_fire over the whole stream', ()
   it('against upstream: fire booleans recorded by upstream, counted over each prefix', () => {
     const definition = sandbox.definitions[0]!;
     const numbers = definition.fireCriteria.map((c) => c.number);
-    const next = random(20150201);
+    const next = seededRandom(20150201);
     let fired = 0;
     for (let run = 0; run < 300; run++) {
       const sequence = Array.from({ length: 1 + Math.floor(next() * 40) }, () => pool[Math.floor(next() * pool.length)]!);
@@ -207,7 +196,7 @@ describe('incremental fire criteria equal should_fire over the whole stream', ()
     );
     const def = definition!;
     const group = def.debug.group('Fire');
-    const next = random(42);
+    const next = seededRandom(42);
     const outcomes = new Set<boolean>();
     for (let run = 0; run < 300; run++) {
       const sequence = Array.from({ length: 1 + Math.floor(next() * 60) }, () => pool[Math.floor(next() * pool.length)]!.event);
