@@ -40,14 +40,28 @@ export interface ClaimRequest {
   readonly strategy: ClaimStrategy;
 }
 
-function dueCondition(kind: ClaimKind): string {
+/**
+ * Due streams of one state. One state per query, so that MariaDB walks the (state, timestamp)
+ * index in order and stops after `limit` rows; `state IN (…) ORDER BY …` made it sort every due
+ * stream on each claim, which grew with the backlog.
+ */
+function dueCondition(kind: ClaimKind, state: number): string {
   return kind === 'fire'
-    ? `state IN (${StreamState.active}, ${StreamState.retry_fire}) AND fire_timestamp <= ?`
-    : `state IN (${StreamState.active}, ${StreamState.retry_expire}) AND expire_timestamp <= ? AND (fire_timestamp IS NULL OR fire_timestamp > ? OR state = ${StreamState.retry_expire})`;
+    ? `state = ${state} AND fire_timestamp <= ?`
+    : `state = ${state} AND expire_timestamp <= ?${state === StreamState.active ? ' AND (fire_timestamp IS NULL OR fire_timestamp > ?)' : ''}`;
 }
 
-function dueParams(kind: ClaimKind, now: DateTime): string[] {
-  return kind === 'fire' ? [now.toSql()] : [now.toSql(), now.toSql()];
+function dueParams(kind: ClaimKind, state: number, now: DateTime): string[] {
+  return kind === 'expire' && state === StreamState.active ? [now.toSql(), now.toSql()] : [now.toSql()];
+}
+
+/** Retries first, then the rest. */
+function dueStates(kind: ClaimKind): number[] {
+  return kind === 'fire' ? [StreamState.retry_fire, StreamState.active] : [StreamState.retry_expire, StreamState.active];
+}
+
+function orderColumn(kind: ClaimKind): string {
+  return kind === 'fire' ? 'fire_timestamp' : 'expire_timestamp';
 }
 
 const NOT_DELAYED = '(retry_after IS NULL OR retry_after <= UTC_TIMESTAMP(6))';
@@ -65,12 +79,16 @@ async function claimSkipLocked(pool: Pool, req: ClaimRequest): Promise<{ claimed
   const conn = await pool.getConnection();
   try {
     const claimed = await inTransaction(conn, async () => {
-      const [rows] = await conn.query(
-        `SELECT id, name, attempts FROM stream WHERE ${dueCondition(req.kind)} AND ${NOT_DELAYED}
-          ORDER BY ${req.kind === 'fire' ? 'fire_timestamp' : 'expire_timestamp'} LIMIT ? FOR UPDATE SKIP LOCKED`,
-        [...dueParams(req.kind, req.now), req.limit],
-      );
-      const due = rows as { id: number; name: string; attempts: number }[];
+      const due: { id: number; name: string; attempts: number }[] = [];
+      for (const state of dueStates(req.kind)) {
+        if (due.length >= req.limit) break;
+        const [rows] = await conn.query(
+          `SELECT id, name, attempts FROM stream WHERE ${dueCondition(req.kind, state)} AND ${NOT_DELAYED}
+            ORDER BY ${orderColumn(req.kind)} LIMIT ? FOR UPDATE SKIP LOCKED`,
+          [...dueParams(req.kind, state, req.now), req.limit - due.length],
+        );
+        due.push(...(rows as typeof due));
+      }
       if (due.length === 0) return [];
       await conn.query(`${claimUpdate(req.kind)} WHERE id IN (?)`, [req.owner, req.leaseSeconds, due.map((r) => r.id)]);
       return due.map((r) => ({ id: r.id, name: r.name, kind: req.kind, attempts: r.attempts + 1 }));
@@ -84,11 +102,15 @@ async function claimSkipLocked(pool: Pool, req: ClaimRequest): Promise<{ claimed
 }
 
 async function claimSerial(pool: Pool, req: ClaimRequest): Promise<{ claimed: ClaimedStream[]; lostRaces: number }> {
-  const [rows] = await pool.query(
-    `SELECT id, name, attempts, state_serial_no FROM stream WHERE ${dueCondition(req.kind)} AND ${NOT_DELAYED} LIMIT ?`,
-    [...dueParams(req.kind, req.now), req.limit],
-  );
-  const candidates = rows as { id: number; name: string; attempts: number; state_serial_no: number }[];
+  const candidates: { id: number; name: string; attempts: number; state: number; state_serial_no: number }[] = [];
+  for (const state of dueStates(req.kind)) {
+    if (candidates.length >= req.limit) break;
+    const [rows] = await pool.query(`SELECT id, name, attempts, state, state_serial_no FROM stream WHERE ${dueCondition(req.kind, state)} AND ${NOT_DELAYED} ORDER BY ${orderColumn(req.kind)} LIMIT ?`, [
+      ...dueParams(req.kind, state, req.now),
+      req.limit - candidates.length,
+    ]);
+    candidates.push(...(rows as typeof candidates));
+  }
   // Upstream shuffled candidates to spread workers over different streams.
   for (let i = candidates.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
@@ -97,12 +119,12 @@ async function claimSerial(pool: Pool, req: ClaimRequest): Promise<{ claimed: Cl
   const claimed: ClaimedStream[] = [];
   let lostRaces = 0;
   for (const c of candidates) {
-    const [result] = await pool.query(`${claimUpdate(req.kind)} WHERE id = ? AND state_serial_no = ? AND ${dueCondition(req.kind)}`, [
+    const [result] = await pool.query(`${claimUpdate(req.kind)} WHERE id = ? AND state_serial_no = ? AND ${dueCondition(req.kind, c.state)}`, [
       req.owner,
       req.leaseSeconds,
       c.id,
       c.state_serial_no,
-      ...dueParams(req.kind, req.now),
+      ...dueParams(req.kind, c.state, req.now),
     ]);
     if ((result as { affectedRows: number }).affectedRows === 1) claimed.push({ id: c.id, name: c.name, kind: req.kind, attempts: c.attempts + 1 });
     else lostRaces++;
