@@ -63,6 +63,7 @@ export function emptyWorkerCounts(): WorkerCounts {
 export class PipelineWorker {
   readonly counts: WorkerCounts = emptyWorkerCounts();
   private readonly triggers: ReadonlyMap<string, TriggerDefinition>;
+  private readonly triggerList: readonly TriggerDefinition[];
   private readonly unknownTrigger = new TriggerDebugger('n/a', 2);
   private readonly eventTypes: EventTypeIds;
   private stopping = false;
@@ -80,11 +81,12 @@ export class PipelineWorker {
     private readonly log: Logger,
   ) {
     this.triggers = new Map(triggers.map((t) => [t.name, t]));
+    this.triggerList = triggers;
     this.eventTypes = new EventTypeIds(pool);
   }
 
   get debuggers(): TriggerDebugger[] {
-    return [...[...this.triggers.values()].map((t) => t.debug), this.unknownTrigger];
+    return [...this.triggerList.map((t) => t.debug), this.unknownTrigger];
   }
 
   start(): Promise<void> {
@@ -186,7 +188,7 @@ export class PipelineWorker {
     const result = await runPipeline(stream, events, specs, log, () => now);
     if (!result.ok) return fail(result.error, trigger.debug, 'Pipeline error');
     trigger.debug.bump('Commit successful');
-    return { stream, ok: true, newEvents: result.newEvents.map((e) => prepareEvent([...this.triggers.values()], e, now)) };
+    return { stream, ok: true, newEvents: result.newEvents.map((e) => prepareEvent(this.triggerList, e, now)) };
   }
 
   private async record(outcomes: readonly Outcome[], now: DateTime): Promise<void> {

@@ -18,13 +18,14 @@ import { backoffMs, sleep } from '../shared/backoff.js';
 import { isDuplicateKey, isTransientDbError } from '../shared/db/errors.js';
 import { EventTypeIds } from '../shared/db/event-store.js';
 import { insertRows, inTransaction } from '../shared/db/sql.js';
+import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/streams/store-events.js';
 import { DateTime } from '../shared/time.js';
 import type { IngestClock } from '../shared/time-sync.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
-import { emptyCounts, type IngestCounts } from './stats.js';
+import { addCounts, emptyCounts, type IngestCounts } from './stats.js';
 
 /** What ingest needs of the distiller. */
 export interface NotificationDistiller {
@@ -38,7 +39,7 @@ export interface RawMessage {
 }
 
 export type Prepared = { readonly raw: RawMessage } & (
-  | { readonly kind: 'event'; readonly event: Event; readonly prepared: PreparedEvent }
+  | { readonly kind: 'event'; readonly prepared: PreparedEvent }
   | { readonly kind: 'unmatched'; readonly eventType: string }
   | { readonly kind: 'poison'; readonly reason: string; readonly messageId?: string; readonly eventType?: string }
 );
@@ -76,11 +77,11 @@ export class Ingestor {
       notification = decodeNotification(raw.body);
       const event = this.options.distiller.distill(notification, this.options.clock.current());
       if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
-      if (Object.keys(event.traits).length === 0) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
+      if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
       if (event.messageId.length > MAX_ID_CHARS) throw new PoisonMessageError(`message_id longer than ${MAX_ID_CHARS} characters`);
       if (event.eventType.length > MAX_ID_CHARS) throw new PoisonMessageError(`event_type longer than ${MAX_ID_CHARS} characters`);
       const prepared = prepareEvent(this.options.triggers, event, this.options.clock.forEvent(event));
-      return { kind: 'event', event, prepared, raw };
+      return { kind: 'event', prepared, raw };
     } catch (err) {
       const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
       return { kind: 'poison', reason, ...identify(notification), raw };
@@ -112,10 +113,7 @@ export class Ingestor {
     if (batch.length > 1) {
       this.options.log.warn({ err: toError(err), batchSize: batch.length }, 'database rejected the batch; committing its messages one by one');
       const total = emptyCounts();
-      for (const item of batch) {
-        const c = await this.commit([item], signal);
-        for (const k of Object.keys(total) as (keyof IngestCounts)[]) total[k] += c[k];
-      }
+      for (const item of batch) addCounts(total, await this.commit([item], signal));
       return total;
     }
     const item = batch[0]!;
@@ -124,7 +122,7 @@ export class Ingestor {
       this.options.log.error({ err: toError(err), reason: item.reason, body: item.raw.body.toString('utf8', 0, 65_536) }, 'could not quarantine a message; it is acked and only this log line keeps it');
       return { ...emptyCounts(), received: 1, quarantined: 1 };
     }
-    const ids = item.kind === 'event' ? { messageId: item.event.messageId, eventType: item.event.eventType } : {};
+    const ids = item.kind === 'event' ? { messageId: item.prepared.event.messageId, eventType: item.prepared.event.eventType } : {};
     return this.commit([{ kind: 'poison', reason: `could not be stored: ${toError(err).message}`, ...ids, raw: item.raw }], signal);
   }
 
