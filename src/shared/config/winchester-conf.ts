@@ -101,6 +101,7 @@ export function loadWinchesterConfig(path: string, options: LoadWinchesterOption
   const warnings: string[] = [];
   const unknown = Object.keys(data).filter((k) => !(k in schema.shape));
   if (unknown.length > 0) warnings.push(`${file}: unknown keys ignored: ${unknown.join(', ')}`);
+  if (raw.trim_events) warnings.push(`${file}: trim_events is not implemented yet: old events are kept`);
   if (raw.logging_config) warnings.push(`${file}: logging_config (${raw.logging_config}) is a Python logging file and is not used; logs go to stdout as JSON (pino)`);
   const plugins = raw.distiller_trait_plugins;
   if (plugins && (Array.isArray(plugins) ? plugins.length > 0 : Object.keys(plugins).length > 0)) {
