@@ -9,46 +9,29 @@
  * The queue is filled first, then the consumer started, so the figure is the consumer's rate.
  * Prints notifications/s for both, the ratio, SQL statements per event, and the worker's peak RSS.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect } from 'amqplib';
-import { createConnection, type Pool } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { encodeOsloV2 } from '../src/shared/amqp/oslo.js';
-import { parseDatabaseUrl } from '../src/shared/config/database-url.js';
-import { migrate } from '../src/shared/db/migrate.js';
-import { createDbPool } from '../src/shared/db/pool.js';
 import { EventTypeIds, insertEvents } from '../src/shared/db/event-store.js';
 import { Distiller } from '../src/shared/distiller/index.js';
 import type { Event } from '../src/shared/event.js';
 import { generateNotifications, loadTemplates, seededRandom } from '../src/notigen/templates.js';
 import { DateTime } from '../src/shared/time.js';
+import { AMQP, cpuSeconds, dbUrl, freshDatabase, pidOf } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
-const MYSQL = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
-const AMQP = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
 const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false } } });
 const COUNT = Number(args.count);
-
-async function freshDatabase(name: string): Promise<{ url: string; pool: Pool }> {
-  const server = new URL(MYSQL);
-  const admin = await createConnection({ ...parseDatabaseUrl(server.href).options, database: undefined, multipleStatements: true });
-  await admin.query(`DROP DATABASE IF EXISTS \`${name}\`; CREATE DATABASE \`${name}\``);
-  await admin.end();
-  server.pathname = `/${name}`;
-  const target = parseDatabaseUrl(server.href);
-  const conn = await createConnection({ ...target.options, multipleStatements: true });
-  await migrate(conn);
-  await conn.end();
-  return { url: server.href, pool: createDbPool(target, { connectionLimit: 4 }) };
-}
 
 async function fillQueue(queue: string, bodies: string[]): Promise<void> {
   const conn = await connect(AMQP);
@@ -64,17 +47,6 @@ async function fillQueue(queue: string, bodies: string[]): Promise<void> {
   await conn.close();
 }
 
-/** CPU seconds used so far by a process (utime + stime). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function pidOf(name: string): number | null {
-  const out = execFileSync('pidof', ['-s', name], { encoding: 'utf8' }).trim();
-  return out ? Number(out) : null;
-}
-
 async function statementCount(pool: Pool): Promise<number> {
   const [rows] = await pool.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_insert', 'Com_select', 'Com_update', 'Com_delete', 'Com_commit', 'Com_begin')");
   return (rows as { Value: string }[]).reduce((s, r) => s + Number(r.Value), 0);
@@ -82,7 +54,7 @@ async function statementCount(pool: Pool): Promise<number> {
 
 /** The worker, end to end. */
 async function runWorker(bodies: string[], expectedEvents: number): Promise<{ rate: number; rssMb: number; statementsPerEvent: number; cpuUs: Record<string, number> }> {
-  const db = await freshDatabase('stv3_bench_worker');
+  const db = { url: dbUrl('stv3_bench_worker'), pool: await freshDatabase('stv3_bench_worker') };
   const queue = 'bench.worker';
   await fillQueue(queue, bodies);
   const dir = mkdtempSync(join(tmpdir(), 'stv3-bench-'));
@@ -121,7 +93,7 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
 
 /** The raw ceiling: the same rows, precomputed, consumed and inserted with bare amqplib + mysql2. */
 async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ rate: number; nodeCpuUs: number }> {
-  const db = await freshDatabase('stv3_bench_raw');
+  const db = { pool: await freshDatabase('stv3_bench_raw') };
   const queue = 'bench.raw';
   await fillQueue(queue, bodies);
   const typeIds = await new EventTypeIds(db.pool).resolve([...events.values()].map((e) => e.eventType));

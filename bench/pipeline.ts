@@ -12,56 +12,33 @@
  *    of today are published steadily and each instance's end-of-day .exists a few seconds after;
  *    latency = when the stream was seen completed − its fire_timestamp (polled every 20 ms).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect } from 'amqplib';
-import { createConnection, type Pool } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { encodeOsloV2, type Notification } from '../src/shared/amqp/oslo.js';
 import { parseDatabaseUrl } from '../src/shared/config/database-url.js';
 import { EventTypeIds } from '../src/shared/db/event-store.js';
-import { migrate } from '../src/shared/db/migrate.js';
 import { createDbPool } from '../src/shared/db/pool.js';
-import { inTransaction } from '../src/shared/db/sql.js';
+import { withTransaction } from '../src/shared/db/sql.js';
 import { Distiller } from '../src/shared/distiller/index.js';
 import { prepareEvent, storeEvents, type PreparedEvent } from '../src/shared/streams/store-events.js';
 import { DateTime } from '../src/shared/time.js';
 import { loadTriggerDefinitions } from '../src/shared/triggers/index.js';
 import { instantiate, loadTemplates, seededRandom, type Template } from '../src/notigen/templates.js';
+import { admin, AMQP, cpuSeconds, dbUrl, freshDatabase, pidOf } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const UPSTREAM = join(ROOT, 'fixtures/stacktach-upstream');
 const SANDBOX = join(UPSTREAM, 'sandbox');
-const MYSQL = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
-const AMQP = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const TABLES = ['event_type', 'event', 'trait', 'stream', 'dist_trait', 'streamevent', 'quarantine', 'stv3_schema_migrations'];
 
 const { values: args } = parseArgs({ options: { streams: { type: 'string', default: '20000' }, 'latency-seconds': { type: 'string', default: '30' } } });
 const STREAMS = Number(args.streams);
-
-function dbUrl(name: string): string {
-  const u = new URL(MYSQL);
-  u.pathname = `/${name}`;
-  return u.href;
-}
-
-async function admin(sql: string): Promise<void> {
-  const conn = await createConnection({ ...parseDatabaseUrl(MYSQL).options, database: undefined, multipleStatements: true });
-  await conn.query(sql);
-  await conn.end();
-}
-
-async function freshDatabase(name: string): Promise<Pool> {
-  await admin(`DROP DATABASE IF EXISTS \`${name}\`; CREATE DATABASE \`${name}\``);
-  const target = parseDatabaseUrl(dbUrl(name));
-  const conn = await createConnection({ ...target.options, multipleStatements: true });
-  await migrate(conn);
-  await conn.end();
-  return createDbPool(target, { connectionLimit: 4 });
-}
 
 async function copyDatabase(from: string, to: string): Promise<Pool> {
   await admin(`DROP DATABASE IF EXISTS \`${to}\`; CREATE DATABASE \`${to}\`; SET FOREIGN_KEY_CHECKS = 0; ${TABLES.map((t) => `CREATE TABLE \`${to}\`.${t} LIKE \`${from}\`.${t}; INSERT INTO \`${to}\`.${t} SELECT * FROM \`${from}\`.${t};`).join(' ')}`);
@@ -93,9 +70,7 @@ async function seed(pool: Pool, distiller: Distiller, templates: { create: Templ
       }
     }
     const typeIds = await types.resolve(batch.map((p) => p.event.eventType));
-    const conn = await pool.getConnection();
-    await inTransaction(conn, () => storeEvents(conn, batch, typeIds, new Set(['instance_id', 'tenant_id', 'request_id', 'user_id'])));
-    conn.release();
+    await withTransaction(pool, (conn) => storeEvents(conn, batch, typeIds, new Set(['instance_id', 'tenant_id', 'request_id', 'user_id'])));
     events += batch.length;
     process.stdout.write(`\rseeding: ${Math.min(STREAMS, i + 500)} streams`);
   }
@@ -138,7 +113,7 @@ async function throughput(source: string, workers: number, strategy: string): Pr
   const ready = ((await pool.query('SELECT COUNT(*) AS n FROM stream WHERE state = 1 AND fire_timestamp IS NOT NULL'))[0] as { n: number }[])[0]!.n;
   const config = writeWinchester(name, `pipeline_claim_strategy: ${strategy}\npipeline_worker_batch_size: 1000`);
   const children = await Promise.all(Array.from({ length: workers }, (_, i) => startWorker('pipeline-worker/main.js', ['--config', config, '--name', `bench${i}`, '--no-migrate'])));
-  const mariadb = Number(execFileSync('pidof', ['-s', 'mariadbd'], { encoding: 'utf8' }).trim());
+  const mariadb = pidOf('mariadbd')!;
   const cpu0 = [...children.map((c) => cpuSeconds(c.pid!)), cpuSeconds(mariadb)];
   const started = performance.now();
   while ((await completed(pool)) < ready) await new Promise((r) => setTimeout(r, 50));
@@ -151,10 +126,6 @@ async function throughput(source: string, workers: number, strategy: string): Pr
   return rate;
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function latency(distiller: Distiller, templates: { create: Template; eod: Template }): Promise<number[]> {
   const name = 'stv3_bench_latency';

@@ -17,7 +17,7 @@ import { backoffMs, sleep } from '../shared/backoff.js';
 import { EventTypeIds } from '../shared/db/event-store.js';
 import { isTransientDbError } from '../shared/db/errors.js';
 import { retryTransient } from '../shared/db/retry.js';
-import { inTransaction } from '../shared/db/sql.js';
+import { withTransaction } from '../shared/db/sql.js';
 import { toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters } from '../shared/streams/store-events.js';
@@ -198,17 +198,9 @@ export class PipelineWorker {
       'record pipeline outcomes',
       async () => {
         const typeIds = await this.eventTypes.resolve(newEvents.map((p) => p.event.eventType));
-        const conn = await this.pool.getConnection();
-        try {
-          const r = await inTransaction(conn, () =>
-            finishStreams(conn, outcomes, { owner: this.options.owner, purgeCompleted: this.options.purgeCompleted, typeIds, indexedTraits: this.options.indexedTraits }),
-          );
-          conn.release();
-          return r;
-        } catch (err) {
-          conn.destroy();
-          throw err;
-        }
+        return withTransaction(this.pool, (conn) =>
+          finishStreams(conn, outcomes, { owner: this.options.owner, purgeCompleted: this.options.purgeCompleted, typeIds, indexedTraits: this.options.indexedTraits }),
+        );
       },
       this.log,
     );

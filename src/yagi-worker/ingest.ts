@@ -17,7 +17,7 @@ import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
 import { isDuplicateKey, isTransientDbError } from '../shared/db/errors.js';
 import { EventTypeIds } from '../shared/db/event-store.js';
-import { insertRows, inTransaction } from '../shared/db/sql.js';
+import { insertRows, withTransaction } from '../shared/db/sql.js';
 import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
@@ -137,22 +137,15 @@ export class Ingestor {
       else counts.unmatched++;
     }
     const typeIds = events.length > 0 ? await this.eventTypes.resolve(events.map((e) => e.event.eventType)) : new Map<string, number>();
-    const conn = await this.options.pool.getConnection();
-    let healthy = false;
-    try {
-      const result = await inTransaction(conn, async () => {
-        const stored = await storeEvents(conn, events, typeIds, this.options.indexedTraits);
-        for (const p of poison) await this.quarantine(conn, p);
-        return stored;
-      });
-      healthy = true;
-      recordCounters(result.counters);
-      counts.stored = result.stored.length;
-      counts.duplicates = result.duplicates.length;
-      counts.quarantined = poison.length;
-    } finally {
-      releaseOrDestroy(conn, healthy);
-    }
+    const result = await withTransaction(this.options.pool, async (conn) => {
+      const stored = await storeEvents(conn, events, typeIds, this.options.indexedTraits);
+      for (const p of poison) await this.quarantine(conn, p);
+      return stored;
+    });
+    recordCounters(result.counters);
+    counts.stored = result.stored.length;
+    counts.duplicates = result.duplicates.length;
+    counts.quarantined = poison.length;
     return counts;
   }
 
@@ -162,12 +155,6 @@ export class Ingestor {
       [DateTime.now().toSql(), this.options.cell, p.raw.queue, p.reason, clip(p.messageId), clip(p.eventType), body, p.raw.body.length, body.length < p.raw.body.length ? 1 : 0],
     ]);
   }
-}
-
-/** After an error the connection may be half-broken: throw it away rather than pool it. */
-export function releaseOrDestroy(conn: PoolConnection, healthy: boolean): void {
-  if (healthy) conn.release();
-  else conn.destroy();
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventTypeIds } from '../../src/shared/db/event-store.js';
-import { inTransaction } from '../../src/shared/db/sql.js';
+import { withTransaction } from '../../src/shared/db/sql.js';
 import type { Event } from '../../src/shared/event.js';
 import { prepareEvent, storeEvents } from '../../src/shared/streams/store-events.js';
 import { DateTime } from '../../src/shared/time.js';
@@ -72,9 +72,7 @@ export async function seedStreams(db: TestDatabase, triggersYaml: string, n: num
         events.push({ messageId: `${unique}-${i}-${k}`, eventType: 'test.thing', timestamp: at.plusMicros(k), traits: { instance_id: `${prefix}-i${i}` } });
       }
     }
-    const conn = await db.pool.getConnection();
-    await inTransaction(conn, () => storeEvents(conn, events.map((e) => prepareEvent(triggers, e, at)), types, new Set()));
-    conn.release();
+    await withTransaction(db.pool, (conn) => storeEvents(conn, events.map((e) => prepareEvent(triggers, e, at)), types, new Set()));
   }
   const [rows] = await db.pool.query('SELECT id FROM stream WHERE distinguishing_key LIKE ? ORDER BY id', [`%${prefix}-i%`]);
   return (rows as { id: number }[]).map((r) => r.id);

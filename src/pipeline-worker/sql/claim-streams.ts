@@ -16,7 +16,7 @@
  * bench/pipeline.ts measures both.
  */
 import type { Pool } from 'mysql2/promise';
-import { inTransaction } from '../../shared/db/sql.js';
+import { withTransaction } from '../../shared/db/sql.js';
 import { StreamState } from '../../shared/streams/states.js';
 import type { DateTime } from '../../shared/time.js';
 
@@ -76,29 +76,22 @@ function claimUpdate(kind: ClaimKind): string {
 }
 
 async function claimSkipLocked(pool: Pool, req: ClaimRequest): Promise<{ claimed: ClaimedStream[]; lostRaces: number }> {
-  const conn = await pool.getConnection();
-  try {
-    const claimed = await inTransaction(conn, async () => {
-      const due: { id: number; name: string; attempts: number }[] = [];
-      for (const state of dueStates(req.kind)) {
-        if (due.length >= req.limit) break;
-        const [rows] = await conn.query(
-          `SELECT id, name, attempts FROM stream WHERE ${dueCondition(req.kind, state)} AND ${NOT_DELAYED}
-            ORDER BY ${orderColumn(req.kind)} LIMIT ? FOR UPDATE SKIP LOCKED`,
-          [...dueParams(req.kind, state, req.now), req.limit - due.length],
-        );
-        due.push(...(rows as typeof due));
-      }
-      if (due.length === 0) return [];
-      await conn.query(`${claimUpdate(req.kind)} WHERE id IN (?)`, [req.owner, req.leaseSeconds, due.map((r) => r.id)]);
-      return due.map((r) => ({ id: r.id, name: r.name, kind: req.kind, attempts: r.attempts + 1 }));
-    });
-    conn.release();
-    return { claimed, lostRaces: 0 };
-  } catch (err) {
-    conn.destroy();
-    throw err;
-  }
+  const claimed = await withTransaction(pool, async (conn) => {
+    const due: { id: number; name: string; attempts: number }[] = [];
+    for (const state of dueStates(req.kind)) {
+      if (due.length >= req.limit) break;
+      const [rows] = await conn.query(
+        `SELECT id, name, attempts FROM stream WHERE ${dueCondition(req.kind, state)} AND ${NOT_DELAYED}
+          ORDER BY ${orderColumn(req.kind)} LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [...dueParams(req.kind, state, req.now), req.limit - due.length],
+      );
+      due.push(...(rows as typeof due));
+    }
+    if (due.length === 0) return [];
+    await conn.query(`${claimUpdate(req.kind)} WHERE id IN (?)`, [req.owner, req.leaseSeconds, due.map((r) => r.id)]);
+    return due.map((r) => ({ id: r.id, name: r.name, kind: req.kind, attempts: r.attempts + 1 }));
+  });
+  return { claimed, lostRaces: 0 };
 }
 
 async function claimSerial(pool: Pool, req: ClaimRequest): Promise<{ claimed: ClaimedStream[]; lostRaces: number }> {
