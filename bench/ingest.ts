@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { connect } from 'amqplib';
 import type { Pool } from 'mysql2/promise';
 import { encodeOsloV2 } from '../src/shared/amqp/oslo.js';
-import { EventTypeIds, insertEvents } from '../src/shared/db/event-store.js';
+import { EventTypeIds, insertEvents } from '../src/shared/store/events.js';
 import { Distiller } from '../src/shared/distiller/index.js';
 import type { Event } from '../src/shared/event.js';
 import { generateNotifications, loadTemplates, seededRandom } from '../src/notigen/templates.js';

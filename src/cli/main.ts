@@ -1,86 +1,38 @@
 #!/usr/bin/env node
 /**
- * `stv3`: the operators' command line.
- *
- *   stv3 migrate --config winchester.yaml [--status]   bring the schema up to date (idempotent,
- *                                                      safe while other processes run it) / show it
- *   stv3 streams retry --config winchester.yaml ID     error → retry_fire, expire_error → retry_expire
- *   stv3 time-sync [--port 8001] [--host 127.0.0.1]   the replay time service (time_sync_endpoint)
+ * `stv3`: the operators' command line (commander). Each verb group lives in commands/ and
+ * registers itself here. Exit codes: 0 done, 1 error, 2 usage, 3 not found (errors.ts).
+ * Configuration errors print file, key and reason, as the workers do.
  */
-import { parseArgs } from 'node:util';
-import { createConnection } from 'mysql2/promise';
-import { loadWinchesterConfig, type WinchesterConfig } from '../shared/config/winchester-conf.js';
-import { migrateDatabase } from '../shared/db/connect.js';
-import { pendingMigrations } from '../shared/db/migrate.js';
-import { exitOnStartupError } from '../shared/lifecycle.js';
-import { createLogger } from '../shared/logger.js';
-import { retryStream } from '../shared/streams/retry.js';
-import { createTimeSyncServer } from './time-sync-server.js';
+import { Command, CommanderError } from 'commander';
+import { toError } from '../shared/errors.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerStreams } from './commands/streams.js';
+import { CliError, ExitCode } from './errors.js';
 
-const USAGE = `usage:
-  stv3 migrate --config winchester.yaml [--status]
-  stv3 streams retry --config winchester.yaml STREAM_ID
-  stv3 time-sync [--port 8001] [--host 127.0.0.1]
-`;
-
-function usage(): never {
-  process.stderr.write(USAGE);
-  process.exit(2);
-}
-
-function winchesterFrom(config: string | undefined): WinchesterConfig {
-  if (!config) usage();
-  try {
-    return loadWinchesterConfig(config);
-  } catch (err) {
-    exitOnStartupError(err, 'stv3');
-  }
+export function buildProgram(): Command {
+  const program = new Command('stv3')
+    .description('StackTach.v3 in TypeScript: operators’ command line')
+    .showHelpAfterError()
+    .exitOverride();
+  registerAdmin(program);
+  registerStreams(program);
+  return program;
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      status: { type: 'boolean', default: false },
-      port: { type: 'string', default: '8001' },
-      host: { type: 'string', default: '127.0.0.1' },
-    },
-  });
-  const [command, sub, arg] = positionals;
-  if (command === 'migrate') {
-    const config = winchesterFrom(values.config);
-    if (values.status) {
-      const conn = await createConnection(config.database.options);
-      const pending = await pendingMigrations(conn);
-      await conn.end();
-      process.stdout.write(pending.length === 0 ? `${config.database.display}: up to date\n` : `${config.database.display}: pending ${pending.map((m) => m.name).join(', ')}\n`);
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version end here too, with code 0
+      process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       return;
     }
-    const applied = await migrateDatabase(config.database, createLogger({ base: { app: 'stv3' } }));
-    process.stdout.write(applied.length === 0 ? `${config.database.display}: already up to date\n` : `${config.database.display}: applied ${applied.join(', ')}\n`);
-    return;
+    const e = toError(err);
+    process.stderr.write(`stv3: ${e.name === 'ConfigError' ? 'configuration error: ' : ''}${e.message}\n`);
+    process.exitCode = err instanceof CliError ? err.exitCode : ExitCode.error;
   }
-  if (command === 'streams' && sub === 'retry') {
-    const config = winchesterFrom(values.config);
-    const id = Number(arg);
-    if (!Number.isInteger(id) || id <= 0) usage();
-    const conn = await createConnection(config.database.options);
-    const state = await retryStream(conn, id);
-    await conn.end();
-    if (state === null) {
-      process.stderr.write(`stream ${id}: not in error or expire_error (or no such stream); nothing done\n`);
-      process.exit(1);
-    }
-    process.stdout.write(`stream ${id}: ${state}\n`);
-    return;
-  }
-  if (command === 'time-sync') {
-    const server = createTimeSyncServer();
-    server.listen(Number(values.port), values.host, () => process.stdout.write(`time-sync listening on http://${values.host}:${values.port}/time\n`));
-    return;
-  }
-  usage();
 }
 
-main().catch((err: unknown) => exitOnStartupError(err, 'stv3'));
+await main();

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
-import { logTriggerDebug } from '../shared/streams/debug-log.js';
+import { logTriggerDebug } from '../shared/triggers/debug-log.js';
 import { TimeSyncClock, wallClock } from './clock.js';
 import { closeNotabeneConnections } from './handlers/notabene.js';
 import { loadPipelineSetup, type PipelineSetup } from './setup.js';

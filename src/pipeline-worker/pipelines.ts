@@ -14,7 +14,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { ConfigError } from '../shared/errors.js';
-import { readYamlFile } from '../shared/config/yaml-file.js';
+import type { PipelinesConfig } from '../shared/config/pipelines-conf.js';
 import { DateTime } from '../shared/time.js';
 import { builtinHandlers, resolveHandlerName } from './handlers/builtin.js';
 import type { HandlerFactory } from './handlers/types.js';
@@ -57,43 +57,25 @@ export async function resolveHandlers(pipelineHandlers: Readonly<Record<string, 
 }
 
 /**
- * Loads pipelines.yaml: each pipeline is a list of handler names or `{name, params}`. Every
- * handler is built once here with its params (and a throwaway context) so bad params fail now.
+ * Builds the pipelines of pipelines.yaml from their handler factories. Every handler is built
+ * once here with its params (and a throwaway context) so bad params fail at start.
  */
-export function loadPipelines(file: string, handlers: ReadonlyMap<string, HandlerFactory>, log: Logger): Pipelines {
-  const data = readYamlFile(file);
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(file, '', 'expected a mapping of pipeline names to handler lists');
+export function buildPipelines(config: PipelinesConfig, handlers: ReadonlyMap<string, HandlerFactory>, log: Logger): Pipelines {
   const out = new Map<string, HandlerSpec[]>();
-  for (const [pipeline, list] of Object.entries(data as Record<string, unknown>)) {
-    if (!Array.isArray(list)) throw new ConfigError(file, pipeline, 'expected a list of handlers');
+  for (const [pipeline, items] of config.pipelines) {
     out.set(
       pipeline,
-      list.map((item: unknown, i) => {
-        const at = `${pipeline}[${i}]`;
-        const { name, params } = handlerItem(item, file, at);
+      items.map(({ name, params, at }) => {
         const factory = handlers.get(name);
-        if (!factory) throw new ConfigError(file, at, `unknown handler "${name}": not in winchester.yaml pipeline_handlers (${[...handlers.keys()].join(', ') || 'none'})`);
+        if (!factory) throw new ConfigError(config.file, at, `unknown handler "${name}": not in winchester.yaml pipeline_handlers (${[...handlers.keys()].join(', ') || 'none'})`);
         try {
           factory(params, { log, now: () => DateTime.now() });
         } catch (err) {
-          throw new ConfigError(file, `${at}.params`, `handler "${name}": ${(err as Error).message}`);
+          throw new ConfigError(config.file, `${at}.params`, `handler "${name}": ${(err as Error).message}`);
         }
         return { name, params, factory };
       }),
     );
   }
   return out;
-}
-
-function handlerItem(item: unknown, file: string, at: string): { name: string; params: Record<string, unknown> } {
-  if (typeof item === 'string') return { name: item, params: {} };
-  if (item && typeof item === 'object' && !Array.isArray(item)) {
-    const { name, params, ...rest } = item as Record<string, unknown>;
-    const unknown = Object.keys(rest);
-    if (unknown.length > 0) throw new ConfigError(file, `${at}.${unknown[0]}`, 'unknown key (expected name and params)');
-    if (typeof name !== 'string') throw new ConfigError(file, `${at}.name`, 'required: the handler name');
-    if (params !== undefined && params !== null && (typeof params !== 'object' || Array.isArray(params))) throw new ConfigError(file, `${at}.params`, 'expected a mapping');
-    return { name, params: (params ?? {}) as Record<string, unknown> };
-  }
-  throw new ConfigError(file, at, 'expected a handler name or {name, params}');
 }

@@ -4,11 +4,10 @@
  * a ConfigError naming file, key and reason.
  */
 import type { Logger } from 'pino';
-import { loadWinchesterConfig, resolveConfigFile, type WinchesterConfig } from '../shared/config/winchester-conf.js';
+import { loadWinchesterConfig, type WinchesterConfig } from '../shared/config/winchester-conf.js';
 import { ConfigError } from '../shared/errors.js';
-import type { TriggerDefinition } from '../shared/triggers/index.js';
-import { loadTriggers } from '../yagi-worker/setup.js';
-import { loadPipelines, resolveHandlers, type Pipelines } from './pipelines.js';
+import { loadPipelinesOf, loadTriggers, type TriggerDefinition } from '../shared/triggers/index.js';
+import { buildPipelines, resolveHandlers, type Pipelines } from './pipelines.js';
 
 export interface PipelineSetup {
   readonly winchester: WinchesterConfig;
@@ -20,8 +19,9 @@ export async function loadPipelineSetup(configFile: string, log: Logger): Promis
   const winchester = loadWinchesterConfig(configFile);
   if (!winchester.raw.pipeline_config) throw new ConfigError(winchester.file, 'pipeline_config', 'required by the pipeline worker');
   if (Object.keys(winchester.raw.pipeline_handlers).length === 0) throw new ConfigError(winchester.file, 'pipeline_handlers', 'required by the pipeline worker');
-  const triggers = loadTriggers(winchester);
+  const pipelinesConfig = loadPipelinesOf(winchester)!;
+  const triggers = loadTriggers(winchester, pipelinesConfig);
   const handlers = await resolveHandlers(winchester.raw.pipeline_handlers, winchester.file);
-  const pipelines = loadPipelines(resolveConfigFile(winchester, 'pipeline_config'), handlers, log);
+  const pipelines = buildPipelines(pipelinesConfig, handlers, log);
   return { winchester, triggers, pipelines };
 }

@@ -14,13 +14,13 @@
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { backoffMs, sleep } from '../shared/backoff.js';
-import { EventTypeIds } from '../shared/db/event-store.js';
+import { EventTypeIds } from '../shared/store/events.js';
 import { isTransientDbError } from '../shared/db/errors.js';
 import { retryTransient } from '../shared/db/retry.js';
 import { withTransaction } from '../shared/db/sql.js';
 import { toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
-import { prepareEvent, recordCounters } from '../shared/streams/store-events.js';
+import { prepareEvent, recordCounters } from '../shared/store/batch.js';
 import { DateTime } from '../shared/time.js';
 import { TriggerDebugger, type TriggerDefinition } from '../shared/triggers/index.js';
 import type { PipelineClock } from './clock.js';
@@ -28,7 +28,7 @@ import type { Pipelines } from './pipelines.js';
 import { runPipeline } from './runner.js';
 import { claimDueStreams, type ClaimedStream, type ClaimKind, type ClaimStrategy } from './sql/claim-streams.js';
 import { finishStreams, reapExpiredLeases, releaseStreams, type Outcome } from './sql/finish-streams.js';
-import { loadStreamEvents } from './sql/stream-events.js';
+import { loadStreamEvents } from '../shared/store/stream-events.js';
 
 export interface WorkerOptions {
   readonly owner: string;

@@ -21,7 +21,7 @@ import { Ingestor } from './ingest.js';
 import { loadIngestSetup, type IngestSetup } from './setup.js';
 import { IngestStats } from './stats.js';
 import { EventTimeClock, wallClock } from '../shared/time-sync.js';
-import { logTriggerDebug } from '../shared/streams/debug-log.js';
+import { logTriggerDebug } from '../shared/triggers/debug-log.js';
 
 /** Batches committing at once per queue (each on its own connection). */
 const MAX_IN_FLIGHT = 2;

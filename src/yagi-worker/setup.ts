@@ -6,8 +6,7 @@
 import { loadYagiConfig, type YagiConfig } from '../shared/config/yagi-conf.js';
 import { loadWinchesterConfig, resolveConfigFile, type WinchesterConfig } from '../shared/config/winchester-conf.js';
 import { Distiller } from '../shared/distiller/index.js';
-import { loadPipelineNames } from '../shared/config/pipelines-conf.js';
-import { loadTriggerDefinitions, type TriggerDefinition } from '../shared/triggers/index.js';
+import { loadPipelinesOf, loadTriggers, type TriggerDefinition } from '../shared/triggers/index.js';
 
 export interface IngestSetup {
   readonly yagi: YagiConfig;
@@ -22,16 +21,6 @@ export function loadIngestSetup(configFiles: readonly string[], cell?: string): 
   const yagi = loadYagiConfig(configFiles, cell === undefined ? {} : { cell });
   const winchester = loadWinchesterConfig(yagi.winchesterConfigFile);
   const distiller = Distiller.fromFile(resolveConfigFile(winchester, 'distiller_config'), { catchAll: winchester.raw.catch_all_notifications });
-  const triggers = loadTriggers(winchester);
+  const triggers = loadTriggers(winchester, loadPipelinesOf(winchester));
   return { yagi, winchester, distiller, triggers, warnings: [...yagi.warnings, ...winchester.warnings, ...triggers.flatMap((t) => t.warnings)] };
-}
-
-/** triggers.yaml, checked against pipelines.yaml when winchester.yaml names one. */
-export function loadTriggers(winchester: WinchesterConfig): TriggerDefinition[] {
-  if (!winchester.raw.trigger_definitions) return [];
-  const pipelineNames = winchester.raw.pipeline_config ? loadPipelineNames(resolveConfigFile(winchester, 'pipeline_config')) : undefined;
-  return loadTriggerDefinitions(resolveConfigFile(winchester, 'trigger_definitions'), {
-    ...(pipelineNames ? { pipelineNames } : {}),
-    allowMisspelledMapDistinguishedBy: winchester.raw.allow_misspelled_map_distinguished_by,
-  });
 }

@@ -3,8 +3,8 @@
  * double-precision floats, long strings, in event.traits and in the typed trait table.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventTypeIds, insertEvents } from '../../src/shared/db/event-store.js';
-import { decodeTraits } from '../../src/shared/db/trait-codec.js';
+import { EventTypeIds, insertEvents } from '../../src/shared/store/events.js';
+import { decodeTraits } from '../../src/shared/store/trait-codec.js';
 import type { Event } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reapExpiredLeases } from '../../src/pipeline-worker/sql/finish-streams.js';
-import { StreamState } from '../../src/shared/streams/states.js';
+import { StreamState } from '../../src/shared/store/stream-states.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let db: TestDatabase;

@@ -6,8 +6,8 @@
 import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { retryStream } from '../../src/shared/streams/retry.js';
-import { StreamState } from '../../src/shared/streams/states.js';
+import { retryStream } from '../../src/shared/store/stream-retry.js';
+import { StreamState } from '../../src/shared/store/stream-states.js';
 import { count, createTestDatabase } from '../helpers/db.js';
 import { FIRE_AT_ONCE_TRIGGER, readRuns, seedStreams, writePipelineConfig } from '../helpers/pipeline.js';
 import { eventually, startProcess, type RunningProcess } from '../helpers/processes.js';

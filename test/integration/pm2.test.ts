@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
-import { StreamState } from '../../src/shared/streams/states.js';
+import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
 import { writeCellConfig } from '../helpers/configs.js';

@@ -3,11 +3,11 @@
  * readiness, claimed streams never growing, and the unique open key under concurrency.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventTypeIds } from '../../src/shared/db/event-store.js';
+import { EventTypeIds } from '../../src/shared/store/events.js';
 import { inTransaction } from '../../src/shared/db/sql.js';
 import type { Event } from '../../src/shared/event.js';
-import { StreamState } from '../../src/shared/streams/states.js';
-import { prepareEvent, storeEvents, type PreparedEvent } from '../../src/shared/streams/store-events.js';
+import { StreamState } from '../../src/shared/store/stream-states.js';
+import { prepareEvent, storeEvents, type PreparedEvent } from '../../src/shared/store/batch.js';
 import { DateTime } from '../../src/shared/time.js';
 import { triggerDefinitionsFromValue, type TriggerDefinition } from '../../src/shared/triggers/index.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOsloV2, type Notification } from '../../src/shared/amqp/oslo.js';
-import { decodeTraits } from '../../src/shared/db/trait-codec.js';
+import { decodeTraits } from '../../src/shared/store/trait-codec.js';
 import { DateTime } from '../../src/shared/time.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
 import { writeCellConfig } from '../helpers/configs.js';

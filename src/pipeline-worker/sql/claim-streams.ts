@@ -17,7 +17,7 @@
  */
 import type { Pool } from 'mysql2/promise';
 import { withTransaction } from '../../shared/db/sql.js';
-import { StreamState } from '../../shared/streams/states.js';
+import { StreamState } from '../../shared/store/stream-states.js';
 import type { DateTime } from '../../shared/time.js';
 
 export type ClaimKind = 'fire' | 'expire';

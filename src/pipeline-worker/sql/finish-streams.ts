@@ -4,9 +4,9 @@
  * stream's new state. Only streams this worker still holds are touched: if a lease ran out and
  * another worker took the stream over, this run's results are dropped (the other run's count).
  */
-import { StreamState } from '../../shared/streams/states.js';
+import { StreamState } from '../../shared/store/stream-states.js';
 import type { Queryable } from '../../shared/db/sql.js';
-import { storeEvents, type PreparedEvent, type StoreResult } from '../../shared/streams/store-events.js';
+import { storeEvents, type PreparedEvent, type StoreResult } from '../../shared/store/batch.js';
 import type { ClaimedStream } from './claim-streams.js';
 
 export type Outcome =

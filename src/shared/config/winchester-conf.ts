@@ -27,7 +27,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatKeyPath } from '../errors.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
-import { locate } from './yagi-conf.js';
+import { locate } from './locate.js';
 import { readYamlFile } from './yaml-file.js';
 
 const boolish = z.boolean();

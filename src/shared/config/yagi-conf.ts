@@ -13,9 +13,10 @@
  * `max_messages` is the batch size: messages per MySQL transaction.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { parseIni, type IniFile, type IniOption } from './ini.js';
+import { locate } from './locate.js';
 
 export interface BrokerConfig {
   /** amqp:// URL with credentials. */
@@ -185,16 +186,6 @@ function brokerFrom(reader: SectionReader, env: NodeJS.ProcessEnv): BrokerConfig
 function cellFromFileName(file: string): string {
   const m = /^yagi-(.+)\.conf$/.exec(basename(file));
   return m ? m[1]! : 'default';
-}
-
-/** Finds a file named in a config: absolute, else relative to the cwd, else to each fallback dir. */
-export function locate(name: string, cwd: string, fallbackDirs: readonly string[]): string | null {
-  if (isAbsolute(name)) return existsSync(name) ? name : null;
-  for (const dir of [cwd, ...fallbackDirs]) {
-    const candidate = resolve(dir, name);
-    if (existsSync(candidate)) return candidate;
-  }
-  return null;
 }
 
 class SectionReader {

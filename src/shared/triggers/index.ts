@@ -15,5 +15,5 @@ export {
   type DistinguishingValue,
   type TimeRangeValue,
 } from './distinguishing.js';
-export { loadTriggerDefinitions, triggerDefinitionsFromValue, type LoadTriggerOptions } from './load.js';
+export { loadPipelinesOf, loadTriggerDefinitions, loadTriggers, triggerDefinitionsFromValue, type LoadTriggerOptions } from './load.js';
 export { pythonEquals, type TraitCriterion } from './trait-criterion.js';

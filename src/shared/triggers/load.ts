@@ -10,6 +10,8 @@
  * missing from pipelines.yaml when the caller passes them. An explicit null counts as absent.
  * `load_criteria` is accepted and ignored: upstream parsed it and never used it.
  */
+import { loadPipelinesConfig, type PipelinesConfig } from '../config/pipelines-conf.js';
+import { resolveConfigFile, type WinchesterConfig } from '../config/winchester-conf.js';
 import { readYamlFile } from '../config/yaml-file.js';
 import { ConfigPath, describeYaml, isMapping, suggest } from './config-path.js';
 import type { DebugLevel } from './debugger.js';
@@ -130,4 +132,21 @@ function compileDistinguishedBy(raw: unknown, path: ConfigPath): DistinguishedBy
     seen.add(result.name);
     return result;
   });
+}
+
+/**
+ * The triggers.yaml that winchester.yaml names (none: []), checked against pipelines.yaml
+ * when given. Throws ConfigError.
+ */
+export function loadTriggers(winchester: WinchesterConfig, pipelines?: PipelinesConfig | null): TriggerDefinition[] {
+  if (!winchester.raw.trigger_definitions) return [];
+  return loadTriggerDefinitions(resolveConfigFile(winchester, 'trigger_definitions'), {
+    ...(pipelines ? { pipelineNames: new Set(pipelines.pipelines.keys()) } : {}),
+    allowMisspelledMapDistinguishedBy: winchester.raw.allow_misspelled_map_distinguished_by,
+  });
+}
+
+/** pipelines.yaml as winchester.yaml names it, or null when it names none. Throws ConfigError. */
+export function loadPipelinesOf(winchester: WinchesterConfig): PipelinesConfig | null {
+  return winchester.raw.pipeline_config ? loadPipelinesConfig(resolveConfigFile(winchester, 'pipeline_config')) : null;
 }

@@ -12,7 +12,7 @@ import type { Pool } from 'mysql2/promise';
 import { traitTypeOf, TraitTypeCode, type Event, type TraitValue } from '../event.js';
 import { DateTime } from '../time.js';
 import { encodeTraits } from './trait-codec.js';
-import { insertRows, type Queryable } from './sql.js';
+import { insertRows, type Queryable } from '../db/sql.js';
 
 export interface StoredEvent {
   readonly id: number;

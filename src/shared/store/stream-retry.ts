@@ -4,7 +4,7 @@
  * count starts again. Returns the new state, or null if the stream was not in an error state.
  */
 import type { Queryable } from '../db/sql.js';
-import { StreamState, type StreamStateName } from './states.js';
+import { StreamState, type StreamStateName } from './stream-states.js';
 
 export async function retryStream(conn: Queryable, streamId: number): Promise<StreamStateName | null> {
   const [result] = await conn.query(

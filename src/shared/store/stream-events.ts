@@ -6,9 +6,9 @@
  * temporary table, five times slower.
  */
 import type { Pool } from 'mysql2/promise';
-import { decodeTraits } from '../../shared/db/trait-codec.js';
-import type { Event } from '../../shared/event.js';
-import { DateTime } from '../../shared/time.js';
+import { decodeTraits } from './trait-codec.js';
+import type { Event } from '../event.js';
+import { DateTime } from '../time.js';
 
 export async function loadStreamEvents(pool: Pool, streamIds: readonly number[]): Promise<Map<number, Event[]>> {
   const rowsByStream = new Map<number, { id: number; event: Event }[]>(streamIds.map((id) => [id, []]));

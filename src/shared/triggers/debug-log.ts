@@ -3,7 +3,7 @@
  * line per upstream line, each with the trigger's name.
  */
 import type { Logger } from 'pino';
-import type { TriggerDebugger } from '../triggers/index.js';
+import type { TriggerDebugger } from './index.js';
 
 export function logTriggerDebug(triggers: readonly { readonly name: string; readonly debug: TriggerDebugger }[], log: Logger): void {
   for (const t of triggers) {

@@ -25,7 +25,7 @@ import { TraitTypeCode } from '../event.js';
 import { insertRows, type Queryable } from '../db/sql.js';
 import { DateTime, maxDateTime, minDateTime } from '../time.js';
 import { isTimeRangeValue, type DistinguishingValue, type TriggerDefinition } from '../triggers/index.js';
-import type { TriggerMatch } from './matching.js';
+import type { TriggerMatch } from '../triggers/matching.js';
 
 export interface Assignment {
   readonly eventId: number;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Event } from '../event.js';
-import { distinguishingKey, type DistinguishingValue, type TriggerDefinition } from '../triggers/index.js';
+import { distinguishingKey, type DistinguishingValue, type TriggerDefinition } from './index.js';
 
 export interface TriggerMatch {
   readonly trigger: TriggerDefinition;

@@ -5,12 +5,12 @@
  * only the database work.
  */
 import type { Event } from '../event.js';
-import { insertEvents, type InsertResult } from '../db/event-store.js';
+import { insertEvents, type InsertResult } from './events.js';
 import type { Queryable } from '../db/sql.js';
 import type { DateTime } from '../time.js';
 import type { TriggerDefinition } from '../triggers/index.js';
-import { matchTriggers, type TriggerMatch } from './matching.js';
-import { assignStreams, type StreamCounters } from './stream-store.js';
+import { matchTriggers, type TriggerMatch } from '../triggers/matching.js';
+import { assignStreams, type StreamCounters } from './streams.js';
 
 export interface PreparedEvent {
   readonly event: Event;
