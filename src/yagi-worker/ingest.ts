@@ -17,7 +17,8 @@ import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
 import { isDuplicateKey, isTransientDbError } from '../shared/db/errors.js';
 import { EventTypeIds } from '../shared/store/events.js';
-import { insertRows, withTransaction } from '../shared/db/sql.js';
+import { withTransaction } from '../shared/db/sql.js';
+import { insertQuarantine } from '../shared/store/quarantine.js';
 import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
@@ -56,8 +57,6 @@ export interface IngestOptions {
   readonly clock: IngestClock;
 }
 
-/** Quarantine keeps at most this much of a body (the rest is counted in body_size). */
-const QUARANTINE_BODY_LIMIT = 4 * 1024 * 1024;
 const MAX_ID_CHARS = 255;
 
 export class Ingestor {
@@ -150,11 +149,9 @@ export class Ingestor {
   }
 
   private async quarantine(conn: PoolConnection, p: Extract<Prepared, { kind: 'poison' }>): Promise<void> {
-    const body = p.raw.body.length > QUARANTINE_BODY_LIMIT ? p.raw.body.subarray(0, QUARANTINE_BODY_LIMIT) : p.raw.body;
-    await insertRows(conn, 'INSERT INTO quarantine (received_at, cell, queue, reason, message_id, event_type, body, body_size, body_truncated) VALUES', [
-      [DateTime.now().toSql(), this.options.cell, p.raw.queue, p.reason, clip(p.messageId), clip(p.eventType), body, p.raw.body.length, body.length < p.raw.body.length ? 1 : 0],
-    ]);
+    await insertQuarantine(conn, [{ cell: this.options.cell, queue: p.raw.queue, reason: p.reason, body: p.raw.body, messageId: p.messageId, eventType: p.eventType }]);
   }
+
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {
@@ -162,8 +159,4 @@ function identify(n: Notification | undefined): { messageId?: string; eventType?
   if (typeof n?.['message_id'] === 'string') out.messageId = n['message_id'];
   if (typeof n?.['event_type'] === 'string') out.eventType = n['event_type'];
   return out;
-}
-
-function clip(s: string | undefined): string | null {
-  return s === undefined ? null : s.slice(0, MAX_ID_CHARS);
 }

@@ -70,7 +70,7 @@ interface StreamRowView {
 async function streams(instance: string): Promise<StreamRowView[]> {
   const [rows] = await db.pool.query(
     `SELECT s.id, s.name, s.state, s.first_event, s.last_event, s.expire_timestamp, s.fire_timestamp, s.fire_counts, s.event_count, s.open_key IS NOT NULL AS open,
-            GROUP_CONCAT(e.message_id ORDER BY e.id) AS events
+            GROUP_CONCAT(CONVERT(e.message_id USING utf8mb4) ORDER BY e.id) AS events
        FROM stream s JOIN dist_trait d ON d.stream_id = s.id AND d.name = 'instance_id' AND d.dt_string = ?
        LEFT JOIN streamevent se ON se.stream_id = s.id LEFT JOIN event e ON e.id = se.event_id
       WHERE s.name = 'per_instance_day' GROUP BY s.id ORDER BY s.id`,

@@ -76,7 +76,7 @@ interface StreamView {
 async function streamViews(db: TestDatabase): Promise<StreamView[]> {
   const [rows] = await db.pool.query(
     `SELECT i.dt_string AS instance, d.dt_timerange_begin AS day, s.fire_timestamp AS fire, s.open_key IS NOT NULL AS open,
-            GROUP_CONCAT(e.message_id ORDER BY e.message_id) AS events
+            GROUP_CONCAT(CONVERT(e.message_id USING utf8mb4) ORDER BY e.message_id) AS events
        FROM stream s
        JOIN dist_trait i ON i.stream_id = s.id AND i.name = 'instance_id'
        JOIN dist_trait d ON d.stream_id = s.id AND d.name = 'timestamp'

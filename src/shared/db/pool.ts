@@ -27,6 +27,7 @@ export function createDbPool(target: DatabaseTarget, settings: PoolSettings): Po
     charset: 'UTF8MB4_GENERAL_CI',
     connectTimeout: 10_000,
     enableKeepAlive: true,
+    typeCast: varbinaryAsText,
     ...settings.extra,
   });
   pool.pool.on('connection', (conn) => {
@@ -35,4 +36,9 @@ export function createDbPool(target: DatabaseTarget, settings: PoolSettings): Po
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
   });
   return pool;
+}
+
+function varbinaryAsText(field: { type: string }, next: () => unknown): unknown {
+  const value = next();
+  return field.type === 'VAR_STRING' && Buffer.isBuffer(value) ? value.toString('utf8') : value;
 }
