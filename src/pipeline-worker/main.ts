@@ -16,7 +16,7 @@ import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
 import { logTriggerDebug } from '../shared/triggers/debug-log.js';
-import { TimeSyncClock, wallClock } from './clock.js';
+import { TimeSyncClock, wallPipelineClock } from '../shared/time-sync.js';
 import { closeNotabeneConnections } from './handlers/notabene.js';
 import { loadPipelineSetup, type PipelineSetup } from './setup.js';
 import { emptyWorkerCounts, PipelineWorker } from './worker.js';
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     pool,
     triggers,
     pipelines,
-    raw.time_sync_endpoint ? new TimeSyncClock(raw.time_sync_endpoint, raw.time_sync_poll_seconds, log.child({ component: 'time-sync' })) : wallClock,
+    raw.time_sync_endpoint ? new TimeSyncClock(raw.time_sync_endpoint, raw.time_sync_poll_seconds, log.child({ component: 'time-sync' })) : wallPipelineClock,
     {
       owner,
       batchSize: raw.pipeline_worker_batch_size,

@@ -23,7 +23,7 @@ import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters } from '../shared/store/batch.js';
 import { DateTime } from '../shared/time.js';
 import { TriggerDebugger, type TriggerDefinition } from '../shared/triggers/index.js';
-import type { PipelineClock } from './clock.js';
+import type { PipelineClock } from '../shared/time-sync.js';
 import type { Pipelines } from './pipelines.js';
 import { runPipeline } from './runner.js';
 import { claimDueStreams, type ClaimedStream, type ClaimKind, type ClaimStrategy } from './sql/claim-streams.js';

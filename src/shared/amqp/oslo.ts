@@ -7,7 +7,7 @@ import { PoisonMessageError } from '../errors.js';
 
 export type Notification = Record<string, unknown>;
 
-export function decodeNotification(body: Buffer | string): Notification {
+export function decodeNotification(body: Buffer | string, _properties?: unknown): Notification {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const outer = parseJsonObject(text, 'body');
   if (!('oslo.message' in outer) && !('oslo.version' in outer)) return outer;
