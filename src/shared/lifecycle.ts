@@ -22,8 +22,9 @@ export function handleSignals(log: Logger, graceful: () => Promise<void>, forceE
       stop.abort();
       graceful().then(
         () => {
-          log.info('stopped');
-          process.exit(0);
+          // After a forced stop, unacked work was left to redelivery: say so in the exit code.
+          log.info({ forced: force.signal.aborted }, 'stopped');
+          process.exit(force.signal.aborted ? 130 : 0);
         },
         (err: unknown) => {
           log.error({ err: toError(err) }, 'graceful shutdown failed');
