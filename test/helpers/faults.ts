@@ -79,3 +79,15 @@ export async function closeBrokerChannels(nameFragment: string): Promise<void> {
   const expr = `[rabbit_channel:do(P, {'basic.ack', 999999999, false}) || P <- rabbit_channel:list(), string:find(proplists:get_value(name, rabbit_channel:info(P, [name])), <<":${port} -> ">>) =/= nomatch].`;
   await run('rabbitmqctl', ['eval', expr]);
 }
+
+/**
+ * Makes the broker block (or unblock) publishers on these connections only, as a memory or disk
+ * alarm does for all of them: each connection's reader is told to conserve resources, and it
+ * sends connection.blocked and stops reading publishes. Parallel test files are not disturbed.
+ */
+export async function blockBrokerConnections(pids: readonly string[], blocked: boolean): Promise<void> {
+  for (const pid of pids) {
+    if (!/^<[\w@.-]+>$/.test(pid)) throw new Error(`not a connection pid: ${pid}`);
+    await run('rabbitmqctl', ['eval', `rabbit_misc:string_to_pid("${pid}") ! {conserve_resources, memory, ${blocked}}.`]);
+  }
+}
