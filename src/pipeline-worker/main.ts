@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
+import { PIPELINE_WORKER_NEEDS } from '../shared/db/server-check.js';
 import { ConfigError } from '../shared/errors.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
@@ -49,7 +50,10 @@ async function main(): Promise<void> {
   const shutdown = handleSignals(log, () => stopAll());
   if (!values['no-migrate']) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
   // Claims, the outcome writer, lease renewals and the reaper may each hold one at once.
-  const pool = await openDatabase(winchester.database, 5, log.child({ component: 'db' }), startup.signal);
+  const pool = await openDatabase(winchester.database, 5, log.child({ component: 'db' }), startup.signal, {
+    skipLocked: raw.pipeline_claim_strategy === 'skip_locked',
+    privileges: PIPELINE_WORKER_NEEDS,
+  });
 
   const owner = `${hostname()}/${name}/${process.pid}`;
   const worker = new PipelineWorker({

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
+import { YAGI_WORKER_NEEDS } from '../shared/db/server-check.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { IngestLane } from './batcher.js';
@@ -60,7 +61,7 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
   const shutdown = handleSignals(log, () => stopAll());
 
   if (migrateFirst) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
-  const pool = await openDatabase(winchester.database, MAX_IN_FLIGHT + 2, log.child({ component: 'db' }), startup.signal);
+  const pool = await openDatabase(winchester.database, MAX_IN_FLIGHT + 2, log.child({ component: 'db' }), startup.signal, { skipLocked: false, privileges: YAGI_WORKER_NEEDS });
 
   const statsPeriod = winchester.raw.statistics_period;
   const stats = new IngestStats(log.child({ component: 'stats' }), statsPeriod);
