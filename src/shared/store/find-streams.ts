@@ -1,0 +1,217 @@
+/**
+ * Reading streams for the API (spec §7.2 find_streams): filters, `_mark` paging, counts, the
+ * distinguishing traits of each stream, and deleting one (upstream's purge_stream: its
+ * distinguishing traits and event links go with it, the events stay).
+ *
+ * Plans (test/integration/api-explain.test.ts checks them with EXPLAIN):
+ *  - no trait filter: the primary key walked in `_mark` order, stopping after `limit` rows; a
+ *    trigger_name or state filter walks ix_stream_name / ix_stream_state, which hold the ids in
+ *    order too;
+ *  - a string distinguishing trait (=, <, <=, >, >=) drives the query from ix_dist_trait_string
+ *    (STRAIGHT_JOIN: the optimizer would otherwise walk every stream and probe each), then
+ *    sorts the matches;
+ *  - other trait filters are checked per stream through dist_trait's primary key.
+ * Typed filters compare with the typed column (a string filter never matches an int trait, as
+ * upstream's typed equality). A datetime filter also matches a timerange trait: `eq` when the
+ * range contains the datetime (begin ≤ v < end), `ne` when it does not, the others against begin.
+ */
+import type { RowDataPacket } from 'mysql2';
+import { TraitTypeCode } from '../event.js';
+import type { Queryable } from '../db/sql.js';
+import { DateTime } from '../time.js';
+import type { DistinguishingRawValue } from '../triggers/index.js';
+import { filterParam, pageSql, SQL_OPERATOR, type Page, type TraitFilter } from './query-terms.js';
+
+export interface StreamQuery {
+  /** `first_event < olderThan` (upstream's older_than). */
+  readonly olderThan?: DateTime | undefined;
+  /** `last_event > youngerThan` (upstream's younger_than). */
+  readonly youngerThan?: DateTime | undefined;
+  /** A StreamState code. */
+  readonly state?: number | undefined;
+  readonly triggerName?: string | undefined;
+  /** Distinguishing trait conditions, all of which must hold. */
+  readonly traits?: readonly TraitFilter[] | undefined;
+}
+
+export interface StreamRecord {
+  readonly id: number;
+  readonly name: string;
+  /** StreamState code. */
+  readonly state: number;
+  readonly firstEvent: DateTime;
+  readonly lastEvent: DateTime;
+  readonly fireTimestamp: DateTime | null;
+  readonly expireTimestamp: DateTime | null;
+  /** Name → value (timeranges as {begin, end}), in name order. */
+  readonly distinguishingTraits: Record<string, DistinguishingRawValue>;
+}
+
+/** One page of streams matching `query`, in the page's order. */
+export async function findStreams(db: Queryable, query: StreamQuery, page: Page): Promise<StreamRecord[]> {
+  const { from, where, params } = buildQuery(query, page);
+  const paging = pageSql('s.id', page);
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT ${from.straight ? 'STRAIGHT_JOIN ' : ''}s.id, s.name, s.state, s.first_event, s.last_event, s.fire_timestamp, s.expire_timestamp
+       FROM ${from.sql} ${where} ${paging.orderBy} LIMIT ?`,
+    [...params, page.limit],
+  );
+  return withDistinguishingTraits(db, rows);
+}
+
+/** How many streams match `query` and the page's mark (upstream: the mark applies, the limit does not). */
+export async function countStreams(db: Queryable, query: StreamQuery, page: Pick<Page, 'direction' | 'after'>): Promise<number> {
+  const { from, where, params } = buildQuery(query, page);
+  const [rows] = await db.query<RowDataPacket[]>(`SELECT ${from.straight ? 'STRAIGHT_JOIN ' : ''}COUNT(*) AS n FROM ${from.sql} ${where}`, params);
+  return Number(rows[0]!['n']);
+}
+
+/** One stream by id, or null. */
+export async function getStream(db: Queryable, id: number): Promise<StreamRecord | null> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT id, name, state, first_event, last_event, fire_timestamp, expire_timestamp FROM stream WHERE id = ?',
+    [id],
+  );
+  return (await withDistinguishingTraits(db, rows))[0] ?? null;
+}
+
+/**
+ * Deletes a stream with its distinguishing traits and event links (ON DELETE CASCADE); its
+ * events are kept. Returns false when there was no such stream.
+ */
+export async function deleteStream(db: Queryable, id: number): Promise<boolean> {
+  const [result] = await db.query('DELETE FROM stream WHERE id = ?', [id]);
+  return (result as { affectedRows: number }).affectedRows > 0;
+}
+
+interface BuiltQuery {
+  readonly from: { sql: string; straight: boolean };
+  readonly where: string;
+  readonly params: unknown[];
+}
+
+/** A string filter other than ne can be looked up in ix_dist_trait_string (name, dt_string). */
+function drivesFromIndex(f: TraitFilter): boolean {
+  return f.type === 'string' && f.op !== 'ne';
+}
+
+function buildQuery(query: StreamQuery, page: Pick<Page, 'direction' | 'after'>): BuiltQuery {
+  const traits = [...(query.traits ?? [])];
+  const driverIndex = traits.findIndex(drivesFromIndex);
+  const joinParams: unknown[] = [];
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  let from: string;
+  if (driverIndex >= 0) {
+    const driver = traits.splice(driverIndex, 1)[0]!;
+    from = 'dist_trait d0 JOIN stream s ON s.id = d0.stream_id';
+    conditions.push('d0.name = ?', traitCondition('d0', driver));
+    params.push(driver.name, ...traitParams(driver));
+  } else {
+    from = 'stream s';
+  }
+  traits.forEach((f, i) => {
+    const alias = `d${i + 1}`;
+    from += ` JOIN dist_trait ${alias} ON ${alias}.stream_id = s.id AND ${alias}.name = ?`;
+    joinParams.push(f.name);
+    conditions.push(traitCondition(alias, f));
+    params.push(...traitParams(f));
+  });
+  if (query.olderThan) {
+    conditions.push('s.first_event < ?');
+    params.push(query.olderThan.toSql());
+  }
+  if (query.youngerThan) {
+    conditions.push('s.last_event > ?');
+    params.push(query.youngerThan.toSql());
+  }
+  if (query.state !== undefined) {
+    conditions.push('s.state = ?');
+    params.push(query.state);
+  }
+  if (query.triggerName !== undefined) {
+    conditions.push('s.name = ?');
+    params.push(query.triggerName);
+  }
+  const paging = pageSql('s.id', page);
+  if (paging.where) {
+    conditions.push(paging.where);
+    params.push(...paging.params);
+  }
+  return {
+    from: { sql: from, straight: driverIndex >= 0 },
+    where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '',
+    params: [...joinParams, ...params],
+  };
+}
+
+function traitCondition(alias: string, f: TraitFilter): string {
+  const op = SQL_OPERATOR[f.op];
+  switch (f.type) {
+    case 'string':
+      return `${alias}.type = ${TraitTypeCode.text} AND ${alias}.dt_string ${op} ?`;
+    case 'int':
+      return `${alias}.type = ${TraitTypeCode.int} AND ${alias}.dt_int ${op} ?`;
+    case 'float':
+      return `${alias}.type = ${TraitTypeCode.float} AND ${alias}.dt_float ${op} ?`;
+    case 'datetime': {
+      const range =
+        f.op === 'eq' || f.op === 'ne'
+          ? `${f.op === 'ne' ? 'NOT ' : ''}(${alias}.dt_timerange_begin <= ? AND ? < ${alias}.dt_timerange_end)`
+          : `${alias}.dt_timerange_begin ${op} ?`;
+      return `((${alias}.type = ${TraitTypeCode.datetime} AND ${alias}.dt_datetime ${op} ?) OR (${alias}.type = ${TraitTypeCode.timerange} AND ${range}))`;
+    }
+  }
+}
+
+function traitParams(f: TraitFilter): unknown[] {
+  const v = filterParam(f);
+  if (f.type !== 'datetime') return [v];
+  return f.op === 'eq' || f.op === 'ne' ? [v, v, v] : [v, v];
+}
+
+async function withDistinguishingTraits(db: Queryable, rows: RowDataPacket[]): Promise<StreamRecord[]> {
+  if (rows.length === 0) return [];
+  const [traitRows] = await db.query<RowDataPacket[]>(
+    `SELECT stream_id, name, type, dt_string, dt_int, dt_float, dt_datetime, dt_timerange_begin, dt_timerange_end
+       FROM dist_trait WHERE stream_id IN (?) ORDER BY stream_id, name`,
+    [rows.map((r) => r['id'] as number)],
+  );
+  const traits = new Map<number, Record<string, DistinguishingRawValue>>();
+  for (const t of traitRows) {
+    let record = traits.get(t['stream_id'] as number);
+    if (!record) traits.set(t['stream_id'] as number, (record = {}));
+    record[t['name'] as string] = distValue(t);
+  }
+  return rows.map((r) => ({
+    id: r['id'] as number,
+    name: r['name'] as string,
+    state: r['state'] as number,
+    firstEvent: DateTime.parse(r['first_event'] as string),
+    lastEvent: DateTime.parse(r['last_event'] as string),
+    fireTimestamp: nullableDateTime(r['fire_timestamp']),
+    expireTimestamp: nullableDateTime(r['expire_timestamp']),
+    distinguishingTraits: traits.get(r['id'] as number) ?? {},
+  }));
+}
+
+function distValue(t: RowDataPacket): DistinguishingRawValue {
+  switch (t['type'] as number) {
+    case TraitTypeCode.text:
+      return t['dt_string'] as string;
+    case TraitTypeCode.int:
+      return t['dt_int'] === null ? null : BigInt(String(t['dt_int']));
+    case TraitTypeCode.float:
+      return t['dt_float'] === null ? Number.NaN : Number(t['dt_float']);
+    case TraitTypeCode.datetime:
+      return nullableDateTime(t['dt_datetime']);
+    case TraitTypeCode.timerange:
+      return { begin: DateTime.parse(t['dt_timerange_begin'] as string), end: DateTime.parse(t['dt_timerange_end'] as string) };
+    default:
+      return null;
+  }
+}
+
+export function nullableDateTime(v: unknown): DateTime | null {
+  return v === null || v === undefined ? null : DateTime.parse(v as string);
+}
