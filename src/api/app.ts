@@ -6,7 +6,7 @@
  * Every response body is JSON (`application/json; charset=utf-8`), errors included
  * (errors.ts). Each request is logged once, when it completes, with its status and duration.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { EventTypeIds } from '../shared/store/events.js';
@@ -45,7 +45,12 @@ export interface BuildOptions {
 export function buildApp(options: BuildOptions): FastifyInstance {
   const { pool, log, config } = options;
   const raw = config.winchester.raw;
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, ignoreTrailingSlash: true, bodyLimit: 1024 * 1024, maxParamLength: 2048 });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    bodyLimit: 1024 * 1024,
+  });
   const metrics = new ApiMetrics();
   const ctx: ApiContext = {
     pool,

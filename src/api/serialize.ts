@@ -16,7 +16,7 @@ import type { StreamRecord } from '../shared/store/find-streams.js';
 import { markOf, type SortDirection } from '../shared/store/query-terms.js';
 import { stateName } from '../shared/store/stream-states.js';
 import { DateTime } from '../shared/time.js';
-import { isTimeRangeValue, type DistinguishingRawValue } from '../shared/triggers/index.js';
+import type { DistinguishingRawValue } from '../shared/triggers/index.js';
 
 /** A value the API can write: JSON values plus bigint and DateTime (tagged). */
 export type ApiValue = string | number | bigint | boolean | null | DateTime | { readonly begin: DateTime; readonly end: DateTime } | readonly ApiValue[] | RawJson | { readonly [key: string]: ApiValue | undefined };
@@ -42,8 +42,8 @@ export function toJson(value: ApiValue): string {
   if (value instanceof DateTime) return `{"__type__": "datetime", "datetime": "${value.toIsoformat()}"}`;
   if (value instanceof RawJson) return value.json;
   if (Array.isArray(value)) return `[${(value as readonly ApiValue[]).map(toJson).join(', ')}]`;
-  if (isTimeRangeValue(value as DistinguishingRawValue)) {
-    const r = value as { begin: DateTime; end: DateTime };
+  if (isTimeRange(value)) {
+    const r = value;
     return `{"__type__": "timex.TimeRange", "begin": "${r.begin.toIsoformat()}", "end": "${r.end.toIsoformat()}"}`;
   }
   const parts: string[] = [];
@@ -51,6 +51,10 @@ export function toJson(value: ApiValue): string {
     if (v !== undefined) parts.push(`${JSON.stringify(k)}: ${toJson(v)}`);
   }
   return `{${parts.join(', ')}}`;
+}
+
+function isTimeRange(value: object): value is { begin: DateTime; end: DateTime } {
+  return 'begin' in value && value.begin instanceof DateTime && 'end' in value && value.end instanceof DateTime;
 }
 
 /** An integer-valued JS number is written as a JSON integer (counts, ids); see floatValue for traits. */
