@@ -158,14 +158,14 @@ function verdict(f: Facts): string {
 function activeVerdict(f: Facts): string {
   if (f.fireInSeconds !== null) {
     return f.fireInSeconds <= 0
-      ? `ready to fire since ${ago(f.fireInSeconds)}; waiting for a pipeline worker (is one running and reaching the database?)`
+      ? `ready to fire for ${formatSeconds(f.fireInSeconds)}; waiting for a pipeline worker (is one running and reaching the database?)`
       : `fire criteria met; it fires in ${formatSeconds(f.fireInSeconds)} (fire_delay)`;
   }
   const expiry =
     f.expireInSeconds === null
       ? 'it has no expiry'
       : f.expireInSeconds <= 0
-        ? `it has been due to expire since ${ago(f.expireInSeconds)}; waiting for a pipeline worker`
+        ? `it has been due to expire for ${formatSeconds(f.expireInSeconds)}; waiting for a pipeline worker`
         : `it expires in ${formatSeconds(f.expireInSeconds)} unless they are met first`;
   if (!f.triggerKnown) return `trigger "${f.name}" is not in the loaded triggers.yaml, so its fire criteria are unknown; ${expiry}`;
   const missing = f.fireCriteria.filter((c) => !c.met).map((c) => `${c.count} of ${c.needed} ${c.eventTypes.join(' ')}`);
