@@ -285,7 +285,7 @@ describe('quarantine', () => {
 
 describe('changing streams', () => {
   it('needs the token: 401 without or with a wrong one, done with it', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }] as Record<string, string>[]) {
       const r = await fetch(`${api.url}/v1/streams/5`, { method: 'PUT', headers });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="stv3"');

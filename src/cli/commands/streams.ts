@@ -47,10 +47,13 @@ export function registerStreams(program: Command): Command {
     .option('--mark <mark>', 'start after this _mark (from a previous page)')
     .action(async (opts: ListOptions) => listStreams(opts));
 
+  // The subcommands repeat --url/--token/--json for their help; commander gives an option
+  // written after the subcommand to `streams`, hence optsWithGlobals().
   withApiOptions(streams.command('retry'))
     .description('an errored stream back to retry: error → retry_fire, expire_error → retry_expire')
     .argument('<ids...>', 'stream ids')
-    .action(async (ids: string[], opts: ApiOptions) => {
+    .action(async (ids: string[], _opts: ApiOptions, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ApiOptions>();
       const client = clientFor(opts);
       const results = [];
       for (const id of ids.map((i) => parseId(i, 'stream id'))) results.push(await call(client.resetStream(id)));
@@ -63,7 +66,8 @@ export function registerStreams(program: Command): Command {
   withApiOptions(streams.command('explain'))
     .description('why a stream has not fired or expired yet')
     .argument('<ids...>', 'stream ids')
-    .action(async (ids: string[], opts: ApiOptions) => {
+    .action(async (ids: string[], _opts: ApiOptions, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ApiOptions>();
       const client = clientFor(opts);
       const out = [];
       for (const id of ids.map((i) => parseId(i, 'stream id'))) out.push(await call(client.explainStream(id)));
@@ -95,7 +99,8 @@ export function registerStreams(program: Command): Command {
   withApiOptions(streams.command('delete'))
     .description('delete streams (their events stay)')
     .argument('<ids...>', 'stream ids')
-    .action(async (ids: string[], opts: ApiOptions) => {
+    .action(async (ids: string[], _opts: ApiOptions, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ApiOptions>();
       const client = clientFor(opts);
       for (const id of ids.map((i) => parseId(i, 'stream id'))) {
         await call(client.deleteStream(id));
