@@ -13,6 +13,8 @@ import { EventTypeIds } from '../shared/store/events.js';
 import type { EventSearchLimits } from '../shared/store/find-events.js';
 import type { ApiConfig } from './config.js';
 import { installErrorHandlers } from './errors.js';
+import { EventJsonCache } from './event-json-cache.js';
+import { StreamPageCache } from './page-cache.js';
 import { ApiMetrics } from './metrics.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -30,11 +32,17 @@ export interface ApiContext {
   readonly limits: EventSearchLimits;
   readonly eventTypes: EventTypeIds;
   readonly metrics: ApiMetrics;
+  readonly eventCache: EventJsonCache;
+  readonly pageCache: StreamPageCache;
   /** preHandler of the mutating routes. */
   readonly mutation: ReturnType<typeof requireMutationRights>;
   /** The replay clock when time_sync_endpoint is set, else null (the database clock). */
   replayNow(): Promise<DateTime | null>;
 }
+
+/** Serialised events kept for stream details, and stream list pages, per process. */
+const EVENT_CACHE_BYTES = 128 * 1024 * 1024;
+const PAGE_CACHE_BYTES = 64 * 1024 * 1024;
 
 export interface BuildOptions {
   readonly pool: Pool;
@@ -59,6 +67,8 @@ export function buildApp(options: BuildOptions): FastifyInstance {
     limits: { indexedTraits: new Set(raw.indexed_traits), maxScanSeconds: raw.api_trait_scan_max_seconds },
     eventTypes: new EventTypeIds(pool),
     metrics,
+    eventCache: new EventJsonCache(EVENT_CACHE_BYTES),
+    pageCache: new StreamPageCache(PAGE_CACHE_BYTES),
     mutation: requireMutationRights({ token: config.token, readOnly: config.readOnly }),
     replayNow: raw.time_sync_endpoint ? timeSyncReader(raw.time_sync_endpoint) : async () => null,
   };

@@ -86,8 +86,8 @@ export function eventJson(e: Event, mark?: string): string {
   return toJson(fields);
 }
 
-/** A stream object; `events` with details. */
-export function streamJson(s: StreamRecord, direction: SortDirection, events?: readonly Event[]): string {
+/** A stream object; `events` (a serialised array) with details. */
+export function streamJson(s: StreamRecord, direction: SortDirection, events?: RawJson): string {
   const traits: Record<string, ApiValue> = {};
   for (const [name, v] of Object.entries(s.distinguishingTraits)) if (v !== null) traits[name] = traitValue(v);
   return toJson({
@@ -100,7 +100,7 @@ export function streamJson(s: StreamRecord, direction: SortDirection, events?: r
     fire_timestamp: s.fireTimestamp,
     expire_timestamp: s.expireTimestamp,
     distinguishing_traits: traits,
-    events: events === undefined ? undefined : new RawJson(`[${events.map((e) => eventJson(e)).join(', ')}]`),
+    events,
   });
 }
 

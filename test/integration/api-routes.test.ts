@@ -126,6 +126,24 @@ describe('streams', () => {
     expect((await json<StreamJson[]>('/v1/streams/11?details=yes'))[0]!.events).toEqual([]);
   });
 
+  it('sends a stream page again only while nothing in it changed', async () => {
+    const path = '/v1/streams?details=true&trigger_name=another_test_trigger';
+    const first = await getText(api.url + path);
+    expect((await getText(api.url + path)).text).toBe(first.text);
+    // As ingest appends: the link and event_count in one transaction.
+    await db.pool.query('INSERT INTO streamevent (stream_id, event_id) VALUES (2, 1)');
+    await db.pool.query('UPDATE stream SET event_count = event_count + 1 WHERE id = 2');
+    const [two] = await json<StreamJson[]>(path);
+    expect(two!.events!.map((e) => e.message_id)).toEqual(['1234-5678-001', '1234-5678-002']);
+    await db.pool.query('DELETE FROM streamevent WHERE stream_id = 2 AND event_id = 1');
+    await db.pool.query('UPDATE stream SET event_count = event_count - 1, state = 4 WHERE id = 2');
+    const [back] = await json<StreamJson[]>(path);
+    expect(back!.state).toBe('error');
+    expect(back!.events!.map((e) => e.message_id)).toEqual(['1234-5678-002']);
+    await db.pool.query('UPDATE stream SET state = 1 WHERE id = 2');
+    expect((await getText(api.url + path)).text).toBe(first.text);
+  });
+
   it('answers 404 for an unknown stream, and for the archives, with a message', async () => {
     for (const path of ['/v1/streams/999', '/v2/streams/999/explain', '/v2/archives', '/v2/archives/3']) {
       const r = await getText(api.url + path);

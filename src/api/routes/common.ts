@@ -17,7 +17,7 @@ export function checkParameters(request: FastifyRequest, allowed: readonly strin
   return q;
 }
 
-/** Sends prepared JSON text. */
-export function sendJson(reply: FastifyReply, json: string, status = 200): FastifyReply {
+/** Sends prepared JSON (text, or its UTF-8 bytes). */
+export function sendJson(reply: FastifyReply, json: string | Buffer, status = 200): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send(json);
 }

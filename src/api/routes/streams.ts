@@ -12,14 +12,14 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { explainStream, type StreamExplanation } from '../../shared/store/explain-stream.js';
-import { countStreams, deleteStream, findStreams, getStream, type StreamQuery } from '../../shared/store/find-streams.js';
-import { loadStreamEvents } from '../../shared/store/stream-events.js';
+import { countStreams, deleteStream, findStreamRows, getStream, withDistinguishingTraits, type StreamQuery } from '../../shared/store/find-streams.js';
 import { retryStream } from '../../shared/store/stream-retry.js';
 import { stateName } from '../../shared/store/stream-states.js';
 import type { ApiContext } from '../app.js';
 import { ApiError, notFound } from '../errors.js';
 import { optionalDateTime, parseBoolean, parseColonTraits, parseId, parsePage, parseMark, parseState, parseTypedTraits, single, type Query } from '../params.js';
 import { countJson, streamJson, toJson } from '../serialize.js';
+import { StreamPageCache } from '../page-cache.js';
 import { checkParameters, sendJson } from './common.js';
 
 const FILTERS = ['older_than', 'younger_than', 'state', 'trigger_name', 'name', 'distinguishing_traits', 'q.field', 'q.op', 'q.type', 'q.value', 'mark', 'limit'];
@@ -40,9 +40,16 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext, vers
     const query = streamQuery(q);
     const page = parsePage(q);
     const details = parseBoolean(q, 'details');
-    const streams = await findStreams(ctx.pool, query, page);
-    const events = details ? await loadStreamEvents(ctx.pool, streams.map((s) => s.id)) : null;
-    return sendJson(reply, `[${streams.map((s) => streamJson(s, page.direction, events?.get(s.id) ?? (details ? [] : undefined))).join(', ')}]`);
+    const rows = await findStreamRows(ctx.pool, query, page);
+    const fingerprint = StreamPageCache.fingerprint(rows);
+    const cached = await ctx.pageCache.page(request.url, fingerprint, async () => {
+      const streams = await withDistinguishingTraits(ctx.pool, rows);
+      const events = details ? await ctx.eventCache.streamEvents(ctx.pool, streams.map((s) => s.id)) : null;
+      return Buffer.from(`[${streams.map((s) => streamJson(s, page.direction, events?.get(s.id))).join(', ')}]`);
+    });
+    void reply.header('vary', 'accept-encoding');
+    if (!/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return sendJson(reply, cached.body);
+    return sendJson(reply.header('content-encoding', 'gzip'), StreamPageCache.gzipped(cached));
   });
 
   app.get('/streams/count', async (request, reply) => {
@@ -58,7 +65,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext, vers
     const details = parseBoolean(q, 'details');
     const stream = await getStream(ctx.pool, id);
     if (!stream) throw notFound(`no stream ${id}`);
-    const events = details ? ((await loadStreamEvents(ctx.pool, [id])).get(id) ?? []) : undefined;
+    const events = details ? (await ctx.eventCache.streamEvents(ctx.pool, [id])).get(id) : undefined;
     return sendJson(reply, `[${streamJson(stream, 'desc', events)}]`);
   });
 

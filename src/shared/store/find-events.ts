@@ -70,6 +70,13 @@ export async function getEventByMessageId(db: Queryable, messageId: string): Pro
   return (await toRecords(db, rows))[0] ?? null;
 }
 
+/** Events by id (any order; missing ids are left out). */
+export async function getEventsByIds(db: Queryable, ids: readonly number[]): Promise<EventRecord[]> {
+  if (ids.length === 0) return [];
+  const [rows] = await db.query<RowDataPacket[]>('SELECT id, message_id, generated, event_type_id, traits FROM event WHERE id IN (?)', [ids]);
+  return toRecords(db, rows);
+}
+
 interface BuiltQuery {
   readonly from: string;
   readonly straight: boolean;

@@ -34,7 +34,8 @@ export interface StreamQuery {
   readonly traits?: readonly TraitFilter[] | undefined;
 }
 
-export interface StreamRecord {
+/** A stream row as listed, before its distinguishing traits are read. */
+export interface StreamRow {
   readonly id: number;
   readonly name: string;
   /** StreamState code. */
@@ -43,20 +44,31 @@ export interface StreamRecord {
   readonly lastEvent: DateTime;
   readonly fireTimestamp: DateTime | null;
   readonly expireTimestamp: DateTime | null;
+  /** Events filed into it; grows with every event appended (ingest counts it in the same transaction). */
+  readonly eventCount: number;
+}
+
+export interface StreamRecord extends StreamRow {
   /** Name → value (timeranges as {begin, end}), in name order. */
   readonly distinguishingTraits: Record<string, DistinguishingRawValue>;
 }
 
+const COLUMNS = 's.id, s.name, s.state, s.first_event, s.last_event, s.fire_timestamp, s.expire_timestamp, s.event_count';
+
 /** One page of streams matching `query`, in the page's order. */
 export async function findStreams(db: Queryable, query: StreamQuery, page: Page): Promise<StreamRecord[]> {
+  return withDistinguishingTraits(db, await findStreamRows(db, query, page));
+}
+
+/** The page's stream rows alone (one statement); withDistinguishingTraits completes them. */
+export async function findStreamRows(db: Queryable, query: StreamQuery, page: Page): Promise<StreamRow[]> {
   const { from, where, params } = buildQuery(query, page);
   const paging = pageSql('s.id', page);
-  const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT ${from.straight ? 'STRAIGHT_JOIN ' : ''}s.id, s.name, s.state, s.first_event, s.last_event, s.fire_timestamp, s.expire_timestamp
-       FROM ${from.sql} ${where} ${paging.orderBy} LIMIT ?`,
-    [...params, page.limit],
-  );
-  return withDistinguishingTraits(db, rows);
+  const [rows] = await db.query<RowDataPacket[]>(`SELECT ${from.straight ? 'STRAIGHT_JOIN ' : ''}${COLUMNS} FROM ${from.sql} ${where} ${paging.orderBy} LIMIT ?`, [
+    ...params,
+    page.limit,
+  ]);
+  return rows.map(toRow);
 }
 
 /** How many streams match `query` and the page's mark (upstream: the mark applies, the limit does not). */
@@ -68,11 +80,8 @@ export async function countStreams(db: Queryable, query: StreamQuery, page: Pick
 
 /** One stream by id, or null. */
 export async function getStream(db: Queryable, id: number): Promise<StreamRecord | null> {
-  const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT id, name, state, first_event, last_event, fire_timestamp, expire_timestamp FROM stream WHERE id = ?',
-    [id],
-  );
-  return (await withDistinguishingTraits(db, rows))[0] ?? null;
+  const [rows] = await db.query<RowDataPacket[]>(`SELECT ${COLUMNS} FROM stream s WHERE s.id = ?`, [id]);
+  return (await withDistinguishingTraits(db, rows.map(toRow)))[0] ?? null;
 }
 
 /**
@@ -82,6 +91,23 @@ export async function getStream(db: Queryable, id: number): Promise<StreamRecord
 export async function deleteStream(db: Queryable, id: number): Promise<boolean> {
   const [result] = await db.query('DELETE FROM stream WHERE id = ?', [id]);
   return (result as { affectedRows: number }).affectedRows > 0;
+}
+
+/**
+ * The ids of each stream's events, in timestamp order (spec §4.5), for `details`: the join
+ * carries no trait documents, so it stays small and is sorted by the server. Streams without
+ * events map to [].
+ */
+export async function listStreamEventIds(db: Queryable, streamIds: readonly number[]): Promise<Map<number, number[]>> {
+  const out = new Map<number, number[]>(streamIds.map((id) => [id, []]));
+  if (streamIds.length === 0) return out;
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT STRAIGHT_JOIN se.stream_id, e.id FROM streamevent se JOIN event e ON e.id = se.event_id
+      WHERE se.stream_id IN (?) ORDER BY se.stream_id, e.generated, e.id`,
+    [streamIds],
+  );
+  for (const r of rows) out.get(r['stream_id'] as number)!.push(r['id'] as number);
+  return out;
 }
 
 interface BuiltQuery {
@@ -170,20 +196,8 @@ function traitParams(f: TraitFilter): unknown[] {
   return f.op === 'eq' || f.op === 'ne' ? [v, v, v] : [v, v];
 }
 
-async function withDistinguishingTraits(db: Queryable, rows: RowDataPacket[]): Promise<StreamRecord[]> {
-  if (rows.length === 0) return [];
-  const [traitRows] = await db.query<RowDataPacket[]>(
-    `SELECT stream_id, name, type, dt_string, dt_int, dt_float, dt_datetime, dt_timerange_begin, dt_timerange_end
-       FROM dist_trait WHERE stream_id IN (?) ORDER BY stream_id, name`,
-    [rows.map((r) => r['id'] as number)],
-  );
-  const traits = new Map<number, Record<string, DistinguishingRawValue>>();
-  for (const t of traitRows) {
-    let record = traits.get(t['stream_id'] as number);
-    if (!record) traits.set(t['stream_id'] as number, (record = {}));
-    record[t['name'] as string] = distValue(t);
-  }
-  return rows.map((r) => ({
+function toRow(r: RowDataPacket): StreamRow {
+  return {
     id: r['id'] as number,
     name: r['name'] as string,
     state: r['state'] as number,
@@ -191,8 +205,25 @@ async function withDistinguishingTraits(db: Queryable, rows: RowDataPacket[]): P
     lastEvent: DateTime.parse(r['last_event'] as string),
     fireTimestamp: nullableDateTime(r['fire_timestamp']),
     expireTimestamp: nullableDateTime(r['expire_timestamp']),
-    distinguishingTraits: traits.get(r['id'] as number) ?? {},
-  }));
+    eventCount: r['event_count'] as number,
+  };
+}
+
+/** The rows with their distinguishing traits (one statement for the page). */
+export async function withDistinguishingTraits(db: Queryable, rows: readonly StreamRow[]): Promise<StreamRecord[]> {
+  if (rows.length === 0) return [];
+  const [traitRows] = await db.query<RowDataPacket[]>(
+    `SELECT stream_id, name, type, dt_string, dt_int, dt_float, dt_datetime, dt_timerange_begin, dt_timerange_end
+       FROM dist_trait WHERE stream_id IN (?) ORDER BY stream_id, name`,
+    [rows.map((r) => r.id)],
+  );
+  const traits = new Map<number, Record<string, DistinguishingRawValue>>();
+  for (const t of traitRows) {
+    let record = traits.get(t['stream_id'] as number);
+    if (!record) traits.set(t['stream_id'] as number, (record = {}));
+    record[t['name'] as string] = distValue(t);
+  }
+  return rows.map((r) => ({ ...r, distinguishingTraits: traits.get(r.id) ?? {} }));
 }
 
 function distValue(t: RowDataPacket): DistinguishingRawValue {
