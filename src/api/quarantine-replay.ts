@@ -56,8 +56,8 @@ async function replayOne(ctx: ReplayContext, id: number): Promise<ReplayOutcome>
   let prepared: PreparedEvent;
   try {
     if (entry.bodyTruncated) throw new PoisonMessageError(`only the first ${entry.body.length} of ${entry.bodySize} bytes were kept when it was quarantined; it cannot be replayed`);
-    // TODO(issue 10): pass entry.properties ({contentEncoding, headers}) once decodeNotification takes them (compressed bodies).
-    const event = distillForStorage(ctx.distiller, decodeNotification(entry.body));
+    // The AMQP properties kept with the body ({contentEncoding, headers}), as ingest passes them.
+    const event = distillForStorage(ctx.distiller, decodeNotification(entry.body, entry.properties ?? undefined));
     prepared = prepareEvent(ctx.triggers, event, ctx.eventTimeClock ? event.timestamp : DateTime.now());
   } catch (err) {
     const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
