@@ -35,7 +35,7 @@ export function toJson(value: ApiValue): string {
     case 'bigint':
       return value.toString();
     case 'number':
-      return pythonFloat(value);
+      return numberJson(value);
     case 'boolean':
       return value ? 'true' : 'false';
   }
@@ -57,8 +57,8 @@ function isTimeRange(value: object): value is { begin: DateTime; end: DateTime }
   return 'begin' in value && value.begin instanceof DateTime && 'end' in value && value.end instanceof DateTime;
 }
 
-/** An integer-valued JS number is written as a JSON integer (counts, ids); see floatValue for traits. */
-function pythonFloat(n: number): string {
+/** A JS number as JSON (counts, ids, seconds); float traits go through floatValue. */
+function numberJson(n: number): string {
   if (!Number.isFinite(n)) return JSON.stringify(String(n));
   return String(n);
 }

@@ -9,12 +9,11 @@ import type { RowDataPacket } from 'mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queryable } from '../../src/shared/db/sql.js';
 import { explainStream } from '../../src/shared/store/explain-stream.js';
-import { countEvents, findEvents, getEventByMessageId, type EventQuery } from '../../src/shared/store/find-events.js';
-import { countStreams, findStreams, getStream, type StreamQuery } from '../../src/shared/store/find-streams.js';
+import { countEvents, findEvents, getEventByMessageId, getEventsByIds, type EventQuery } from '../../src/shared/store/find-events.js';
+import { countStreams, findStreams, getStream, listStreamEventIds, type StreamQuery } from '../../src/shared/store/find-streams.js';
 import { readSystemStatus } from '../../src/shared/store/metrics-queries.js';
 import { countQuarantine, getQuarantined, listQuarantine } from '../../src/shared/store/quarantine-queries.js';
 import type { Page } from '../../src/shared/store/query-terms.js';
-import { loadStreamEvents } from '../../src/shared/store/stream-events.js';
 import { DateTime } from '../../src/shared/time.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
@@ -123,7 +122,8 @@ describe('find-streams', () => {
     expectBounded(await plansOf((q) => countStreams(q, { traits: [{ name: 'instance_id', op: 'eq', type: 'string', value: 'i-7' }] }, PAGE)));
     expectBounded(await plansOf((q) => getStream(q, 77)));
     const ids = (await findStreams(db.pool, {}, { ...PAGE, limit: 100 })).map((s) => s.id);
-    expectBounded(await plansOf((q) => loadStreamEvents(q as unknown as typeof db.pool, ids)));
+    expectBounded(await plansOf((q) => listStreamEventIds(q, ids)));
+    expectBounded(await plansOf((q) => getEventsByIds(q, [5, 500, 5000])));
   });
 });
 
