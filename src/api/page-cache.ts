@@ -36,7 +36,7 @@ export class StreamPageCache {
 
   /** What identifies the response of `rows` for one request URL. */
   static fingerprint(rows: readonly StreamRow[]): string {
-    return rows.map((r) => `${r.id} ${r.state} ${r.eventCount} ${r.firstEvent.toSql()} ${r.lastEvent.toSql()} ${r.fireTimestamp?.toSql() ?? '-'} ${r.expireTimestamp?.toSql() ?? '-'}`).join('\n');
+    return rows.map((r) => `${r.id} ${r.version}`).join('\n');
   }
 
   /**

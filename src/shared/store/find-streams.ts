@@ -46,6 +46,11 @@ export interface StreamRow {
   readonly expireTimestamp: DateTime | null;
   /** Events filed into it; grows with every event appended (ingest counts it in the same transaction). */
   readonly eventCount: number;
+  /**
+   * The row's changing columns as read (state, event_count, first/last event, fire/expire
+   * times): equal versions of one stream show the same stream.
+   */
+  readonly version: string;
 }
 
 export interface StreamRecord extends StreamRow {
@@ -196,17 +201,52 @@ function traitParams(f: TraitFilter): unknown[] {
   return f.op === 'eq' || f.op === 'ne' ? [v, v, v] : [v, v];
 }
 
+/** A listed row; its datetimes are parsed when first read (a page served again never reads them). */
+class ListedStream implements StreamRow {
+  readonly id: number;
+  readonly name: string;
+  readonly state: number;
+  readonly eventCount: number;
+  readonly version: string;
+  private parsed: { first: DateTime; last: DateTime; fire: DateTime | null; expire: DateTime | null } | null = null;
+
+  constructor(private readonly row: RowDataPacket) {
+    this.id = row['id'] as number;
+    this.name = row['name'] as string;
+    this.state = row['state'] as number;
+    this.eventCount = row['event_count'] as number;
+    this.version = `${this.state} ${this.eventCount} ${row['first_event']} ${row['last_event']} ${row['fire_timestamp']} ${row['expire_timestamp']}`;
+  }
+
+  private get times(): { first: DateTime; last: DateTime; fire: DateTime | null; expire: DateTime | null } {
+    this.parsed ??= {
+      first: DateTime.parse(this.row['first_event'] as string),
+      last: DateTime.parse(this.row['last_event'] as string),
+      fire: nullableDateTime(this.row['fire_timestamp']),
+      expire: nullableDateTime(this.row['expire_timestamp']),
+    };
+    return this.parsed;
+  }
+
+  get firstEvent(): DateTime {
+    return this.times.first;
+  }
+
+  get lastEvent(): DateTime {
+    return this.times.last;
+  }
+
+  get fireTimestamp(): DateTime | null {
+    return this.times.fire;
+  }
+
+  get expireTimestamp(): DateTime | null {
+    return this.times.expire;
+  }
+}
+
 function toRow(r: RowDataPacket): StreamRow {
-  return {
-    id: r['id'] as number,
-    name: r['name'] as string,
-    state: r['state'] as number,
-    firstEvent: DateTime.parse(r['first_event'] as string),
-    lastEvent: DateTime.parse(r['last_event'] as string),
-    fireTimestamp: nullableDateTime(r['fire_timestamp']),
-    expireTimestamp: nullableDateTime(r['expire_timestamp']),
-    eventCount: r['event_count'] as number,
-  };
+  return new ListedStream(r);
 }
 
 /** The rows with their distinguishing traits (one statement for the page). */
@@ -223,7 +263,18 @@ export async function withDistinguishingTraits(db: Queryable, rows: readonly Str
     if (!record) traits.set(t['stream_id'] as number, (record = {}));
     record[t['name'] as string] = distValue(t);
   }
-  return rows.map((r) => ({ ...r, distinguishingTraits: traits.get(r.id) ?? {} }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    firstEvent: r.firstEvent,
+    lastEvent: r.lastEvent,
+    fireTimestamp: r.fireTimestamp,
+    expireTimestamp: r.expireTimestamp,
+    eventCount: r.eventCount,
+    version: r.version,
+    distinguishingTraits: traits.get(r.id) ?? {},
+  }));
 }
 
 function distValue(t: RowDataPacket): DistinguishingRawValue {
