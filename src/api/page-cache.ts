@@ -7,6 +7,10 @@
  * page of streams with their events (hundreds of KiB) costs one small query while it stays
  * the same, and is rebuilt the moment anything in it moves.
  *
+ * Requests for one URL that arrive while its rows are being read share that reading (one
+ * statement however many clients poll the same page), so an answer reflects the database as
+ * of at most one query's time before the request.
+ *
  * Pages are also kept gzip-compressed, made on the first request that accepts gzip (python
  * requests, hence klugman, and curl --compressed do): JSON pages shrink about tenfold.
  */
@@ -23,6 +27,7 @@ interface Page {
 export class StreamPageCache {
   private readonly pages: ByteBoundedLru<string, Page>;
   private readonly building = new Map<string, Promise<Page>>();
+  private readonly reading = new Map<string, Promise<readonly StreamRow[]>>();
 
   constructor(maxBytes: number) {
     this.pages = new ByteBoundedLru(maxBytes, (p) => p.body.length * 2 + p.fingerprint.length * 2);
@@ -32,6 +37,16 @@ export class StreamPageCache {
   static gzipped(page: Page): Buffer {
     page.gzip ??= gzipSync(page.body, { level: 6 });
     return page.gzip;
+  }
+
+  /** The page's rows for `url`: read by `read`, or the reading already under way for it. */
+  rows(url: string, read: () => Promise<readonly StreamRow[]>): Promise<readonly StreamRow[]> {
+    let pending = this.reading.get(url);
+    if (!pending) {
+      pending = read().finally(() => this.reading.delete(url));
+      this.reading.set(url, pending);
+    }
+    return pending;
   }
 
   /** What identifies the response of `rows` for one request URL. */

@@ -40,7 +40,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext, vers
     const query = streamQuery(q);
     const page = parsePage(q);
     const details = parseBoolean(q, 'details');
-    const rows = await findStreamRows(ctx.pool, query, page);
+    const rows = await ctx.pageCache.rows(request.url, () => findStreamRows(ctx.pool, query, page));
     const fingerprint = StreamPageCache.fingerprint(rows);
     const cached = await ctx.pageCache.page(request.url, fingerprint, async () => {
       const streams = await withDistinguishingTraits(ctx.pool, rows);
