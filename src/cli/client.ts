@@ -223,15 +223,16 @@ export class ApiClient {
    * page's last `_mark`; `max` stops early.
    */
   async *all<T extends { _mark?: string }>(list: (p: PageParams) => Promise<T[]>, pageSize = 1000, max = Infinity): AsyncGenerator<T> {
+    const limit = Math.min(pageSize, 1000);
     let mark: string | undefined;
     let seen = 0;
     for (;;) {
-      const rows = await list({ mark, limit: Math.min(pageSize, 1000) });
+      const rows = await list({ mark, limit });
       for (const r of rows) {
         if (seen++ >= max) return;
         yield r;
       }
-      if (rows.length < pageSize || rows.length === 0) return;
+      if (rows.length < limit) return;
       mark = rows[rows.length - 1]!._mark;
     }
   }
