@@ -9,6 +9,8 @@
  *   cells:
  *     - {name: cell1, yagi_config: /etc/stv3/yagi-cell1.conf}
  *   api: {instances: 2, port: 8000, host: 127.0.0.1}   # optional; config defaults to winchester_config
+ *   metrics_port_base: 9400          # optional: workers serve /metrics and /health on 127.0.0.1:
+ *                                    # yagi-<cell i> on base + i, pipeline-worker k on base + 100 + k
  *
  * giving one `yagi-<cell>` app per cell (fork mode, one instance: a cell's queue is consumed by
  * one process) and `pipeline-worker` with one instance per core, and, when `api` is given, the
@@ -50,6 +52,9 @@ if (api && !(api.instances === undefined || api.instances === 'max' || (Number.i
 if (api && !(api.port === undefined || (Number.isInteger(api.port) && api.port > 0 && api.port < 65536))) fail('api.port', 'a TCP port');
 if (api && !(api.host === undefined || (typeof api.host === 'string' && api.host !== ''))) fail('api.host', 'an address to listen on');
 if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, yagi_config}');
+const metricsBase = deployment.metrics_port_base;
+if (!(metricsBase === undefined || metricsBase === null || (Number.isInteger(metricsBase) && metricsBase > 0 && metricsBase + 200 < 65536))) fail('metrics_port_base', 'a TCP port (the workers use up to base + 200)');
+const metrics = Number.isInteger(metricsBase);
 
 const common = {
   cwd: root,
@@ -70,7 +75,7 @@ const config = {
         ...common,
         name: `yagi-${cell.name}`,
         script: resolve(root, 'dist/yagi-worker/main.js'),
-        args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name],
+        args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name, ...(metrics ? ['--metrics-port', String(metricsBase + i)] : [])],
         instances: 1,
       };
     }),
@@ -81,6 +86,8 @@ const config = {
       args: ['--config', winchester],
       instances: workers === 'max' ? cpus().length : workers,
       merge_logs: true,
+      // Each instance listens on base + 100 + NODE_APP_INSTANCE.
+      ...(metrics ? { env: { ...common.env, STV3_METRICS_PORT_BASE: String(metricsBase + 100) } } : {}),
     },
     ...(api
       ? [

@@ -5,6 +5,7 @@
  * share one database).
  *
  *   node dist/pipeline-worker/main.js --config /etc/stv3/winchester.yaml [--name NAME] [--no-migrate]
+ *                                     [--metrics-port N [--metrics-host ADDR]]
  *
  * Start order: configuration (exit 1 naming file, key and reason), database, then the loop;
  * pm2 gets `ready` once connected. SIGINT/SIGTERM: claim nothing new, finish the streams in
@@ -22,6 +23,9 @@ import { TimeSyncClock, wallPipelineClock } from '../shared/time-sync.js';
 import { closeNotabeneConnections } from './handlers/notabene.js';
 import { loadPipelineSetup, type PipelineSetup } from './setup.js';
 import { emptyWorkerCounts, PipelineWorker } from './worker.js';
+import { PipelineMetrics } from './metrics.js';
+import { Registry } from 'prom-client';
+import { metricsPort, startMetricsServer } from '../shared/metrics-server.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -29,12 +33,16 @@ async function main(): Promise<void> {
       config: { type: 'string', short: 'c' },
       name: { type: 'string', short: 'n' },
       'no-migrate': { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string', default: '127.0.0.1' },
     },
   });
   const name = values.name ?? `pipeline-worker-${process.env['NODE_APP_INSTANCE'] ?? process.pid}`;
   const log = createLogger({ base: { app: 'pipeline-worker', worker: name } });
   let setup: PipelineSetup;
+  let metricsAt: number | null;
   try {
+    metricsAt = metricsPort(values['metrics-port']);
     if (!values.config) throw new ConfigError('(command line)', '--config', 'required: the winchester.yaml to run');
     setup = await loadPipelineSetup(values.config, log.child({ component: 'setup' }));
   } catch (err) {
@@ -56,6 +64,9 @@ async function main(): Promise<void> {
   });
 
   const owner = `${hostname()}/${name}/${process.pid}`;
+  const registry = new Registry();
+  const metrics = metricsAt === null ? undefined : new PipelineMetrics(registry);
+  const endpoint = metricsAt === null ? null : await startMetricsServer(metricsAt, values['metrics-host'], { app: 'pipeline-worker', worker: name }, () => null, log.child({ component: 'metrics' }), registry);
   const worker = new PipelineWorker({
     pool,
     triggers,
@@ -75,6 +86,7 @@ async function main(): Promise<void> {
     indexedTraits: new Set(raw.indexed_traits),
     shutdownGraceMs: raw.pipeline_shutdown_grace_seconds * 1000,
     forceSignal: shutdown.forceSignal,
+    metrics,
   });
 
   const statsLog = log.child({ component: 'stats' });
@@ -93,6 +105,7 @@ async function main(): Promise<void> {
     clearInterval(timer);
     logStats();
     await closeNotabeneConnections();
+    await endpoint?.close();
     await pool.end();
   };
   const running = worker.start();

@@ -32,6 +32,7 @@ import type { DateTime } from '../shared/time.js';
 import type { PipelineClock } from '../shared/time-sync.js';
 import { TriggerDebugger, type TriggerDefinition } from '../shared/triggers/index.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import type { PipelineMetrics } from './metrics.js';
 import type { Pipelines } from './pipelines.js';
 import { LeaseReaper } from './reaper.js';
 import { runPipeline } from './runner.js';
@@ -61,6 +62,7 @@ export interface WorkerOptions {
   readonly shutdownGraceMs: number;
   /** Aborted by a second stop signal: database retries give up. */
   readonly forceSignal?: AbortSignal;
+  readonly metrics?: PipelineMetrics | undefined;
 }
 
 /** Failures of a non-transient error before a group of outcomes is narrowed down. */
@@ -132,7 +134,9 @@ export class PipelineWorker {
     let failures = 0;
     while (!this.stopping) {
       try {
-        this.counts.leaseExpiries += this.reaper.take();
+        const reaped = this.reaper.take();
+        this.counts.leaseExpiries += reaped;
+        this.options.metrics?.reaped(reaped);
         let done = 0;
         for (const kind of ['fire', 'expire'] as const) {
           if (!this.stopping) done += await this.pass(kind);
@@ -178,6 +182,7 @@ export class PipelineWorker {
       }
       if (!this.leases.mayStart(stream.id)) {
         this.counts.lostLeases++;
+        this.options.metrics?.lost(1);
         this.log.warn({ streamId: stream.id }, 'not started: its lease may have run out (renewals failed); the reaper returns it for retry');
         continue;
       }
@@ -210,7 +215,9 @@ export class PipelineWorker {
     }
     const specs = o.pipelines.get(pipelineName);
     if (!specs) return fail(`Unknown pipeline '${pipelineName}'`, trigger.debug, `Unknown pipeline '${pipelineName}'`);
+    const started = performance.now();
     const result = await runPipeline(stream, events, specs, log, () => now);
+    o.metrics?.ran(stream.name, (performance.now() - started) / 1000);
     if (!result.ok) return fail(result.error, trigger.debug, 'Pipeline error');
     trigger.debug.bump('Commit successful');
     try {
@@ -292,6 +299,7 @@ export class PipelineWorker {
     if (result.store) recordCounters(result.store.counters);
     for (const x of result.recorded) {
       const debug = this.triggers.get(x.stream.name)?.debug ?? this.unknownTrigger;
+      o.metrics?.recorded(x.stream.name, !x.ok ? 'error' : x.stream.kind === 'fire' ? 'fired' : 'expired');
       if (!x.ok) this.counts.errors++;
       else if (x.stream.kind === 'fire') {
         this.counts.fired++;
@@ -303,6 +311,7 @@ export class PipelineWorker {
     }
     if (result.lost.length > 0) {
       this.counts.lostLeases += result.lost.length;
+      o.metrics?.lost(result.lost.length);
       this.log.warn({ streams: result.lost.map((s) => s.id), now: now.toString() }, 'lease lost before the results were recorded; results dropped, the other run counts');
     }
   }

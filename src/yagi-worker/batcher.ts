@@ -20,7 +20,7 @@ import type { IngestClock } from '../shared/time-sync.js';
 import { BatchLink } from './batch-order.js';
 import type { Delivery } from './consumer.js';
 import type { Ingestor, Prepared } from './ingest.js';
-import type { IngestStats } from './stats.js';
+import type { IngestCounts, IngestStats } from './stats.js';
 
 interface Item {
   readonly delivery: Delivery;
@@ -42,6 +42,8 @@ export interface LaneOptions {
   readonly ack: (delivery: Delivery, count: number) => unknown;
   /** Aborted by a second shutdown signal: retries give up and batches are abandoned. */
   readonly forceSignal: AbortSignal;
+  /** Told of every committed batch (metrics). */
+  readonly onBatch?: (counts: IngestCounts, seconds: number) => void;
 }
 
 export class IngestLane {
@@ -91,6 +93,7 @@ export class IngestLane {
   }
 
   private async run(items: readonly Item[], link: BatchLink): Promise<void> {
+    const started = performance.now();
     try {
       const counts = await this.options.ingestor.commit(
         items.map((i) => i.prepared),
@@ -100,6 +103,7 @@ export class IngestLane {
       this.ack(items);
       link.settle('committed');
       this.options.stats.add(counts);
+      this.options.onBatch?.(counts, (performance.now() - started) / 1000);
     } catch (err) {
       // Only a forced stop (or an earlier batch's) gets here: nothing of it committed.
       this.abandoned = true;

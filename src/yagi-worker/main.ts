@@ -17,6 +17,9 @@ import { YAGI_WORKER_NEEDS } from '../shared/db/server-check.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { IngestLane } from './batcher.js';
+import { IngestMetrics } from './metrics.js';
+import { Registry } from 'prom-client';
+import { metricsPort, startMetricsServer, type MetricsEndpoint } from '../shared/metrics-server.js';
 import { AmqpConsumer } from './consumer.js';
 import { Ingestor } from './ingest.js';
 import { loadIngestSetup, type IngestSetup } from './setup.js';
@@ -35,26 +38,31 @@ async function main(): Promise<void> {
       config: { type: 'string', short: 'c', multiple: true },
       cell: { type: 'string' },
       'no-migrate': { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string', default: '127.0.0.1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: yagi-worker --config yagi-<cell>.conf [--config more.conf] [--cell NAME] [--no-migrate]\n');
+    process.stdout.write('usage: yagi-worker --config yagi-<cell>.conf [--config more.conf] [--cell NAME] [--no-migrate] [--metrics-port N [--metrics-host ADDR]]\n');
     return;
   }
   let setup: IngestSetup;
+  let metrics: { port: number; host: string } | null;
   try {
     setup = loadIngestSetup(values.config ?? [], values.cell);
+    const port = metricsPort(values['metrics-port']);
+    metrics = port === null ? null : { port, host: values['metrics-host'] };
   } catch (err) {
     exitOnStartupError(err, 'yagi-worker');
   }
   const { yagi, winchester } = setup;
   const log = createLogger({ base: { app: 'yagi-worker', cell: yagi.cell }, level: winchester.raw.log_level });
   for (const w of setup.warnings) log.warn(w);
-  await run(setup, log, !values['no-migrate']);
+  await run(setup, log, !values['no-migrate'], metrics);
 }
 
-async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Promise<void> {
+async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean, metricsAt: { port: number; host: string } | null): Promise<void> {
   const { yagi, winchester, distiller, triggers } = setup;
   const startup = new AbortController();
   let stopAll: () => Promise<void> = async () => startup.abort();
@@ -79,6 +87,7 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
     clock,
   });
   stats.onPeriod(() => logTriggerDebug(triggers, log.child({ component: 'triggers' })));
+  let metrics: IngestMetrics | null = null;
   // One lane for every queue of the cell, so events reach the streams in delivery order.
   const batchSize = Math.min(...consumers.map((c) => c.maxMessages));
   const lane: IngestLane = new IngestLane({
@@ -92,7 +101,15 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
     maxInFlight: MAX_IN_FLIGHT,
     ack: (d, count) => consumer.ack(d, count),
     forceSignal: shutdown.forceSignal,
+    onBatch: (counts, seconds) => metrics?.batch(counts, seconds),
   });
+  let endpoint: MetricsEndpoint | null = null;
+  if (metricsAt) {
+    const registry = new Registry();
+    metrics = new IngestMetrics(registry, ingestor.health, () => lane.depth);
+    const health = (): string | null => (ingestor.health.blockedBy === null ? null : `ingest paused: the database refuses writes (${ingestor.health.blockedBy})`);
+    endpoint = await startMetricsServer(metricsAt.port, metricsAt.host, { app: 'yagi-worker', cell: yagi.cell }, health, log.child({ component: 'metrics' }), registry);
+  }
   const consumer: AmqpConsumer = new AmqpConsumer({
     broker: yagi.broker,
     consumers,
@@ -108,6 +125,7 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
     stats.stop();
     await clock.close();
     await consumer.close();
+    await endpoint?.close();
     await pool.end();
   };
 

@@ -10,7 +10,7 @@ import { retryStream } from '../../src/shared/store/stream-retry.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { count, createTestDatabase } from '../helpers/db.js';
 import { FIRE_AT_ONCE_TRIGGER, readRuns, seedStreams, writePipelineConfig } from '../helpers/pipeline.js';
-import { eventually, startProcess, type RunningProcess } from '../helpers/processes.js';
+import { eventually, freePort, startProcess, type RunningProcess } from '../helpers/processes.js';
 
 function startWorkers(n: number, winchesterYaml: string): RunningProcess[] {
   return Array.from({ length: n }, (_, i) => startProcess('pipeline-worker/main.js', ['--config', winchesterYaml, '--name', `w${i}`]));
@@ -88,8 +88,10 @@ describe('pipeline workers', () => {
     const cfg = writePipelineConfig({ databaseUrl: db.url, triggers: FIRE_AT_ONCE_TRIGGER('slowly'), pipelines, extra: 'pipeline_lease_seconds: 2\npipeline_worker_batch_size: 12' });
     try {
       const ids = await seedStreams(db, FIRE_AT_ONCE_TRIGGER('slowly'), 12);
-      const [first] = startWorkers(1, cfg.winchesterYaml);
-      await first!.ready();
+      // As pm2 starts instance 0 when the deployment sets metrics_port_base.
+      const port = await freePort();
+      const first = startProcess('pipeline-worker/main.js', ['--config', cfg.winchesterYaml, '--name', 'w0'], { STV3_METRICS_PORT_BASE: String(port), NODE_APP_INSTANCE: '0' });
+      await first.ready();
       await eventually(async () => readRuns(cfg.runsFile), (runs) => runs.some(([v]) => v === 'start'), 10_000, 20);
       const [second] = startWorkers(1, cfg.winchesterYaml);
       await second!.ready();
@@ -100,10 +102,14 @@ describe('pipeline workers', () => {
         return Math.max(...seen);
       }, (n) => n === 12, 30_000, 100);
       expect([...seen].filter((n) => n > 0 && n < 12).length).toBeGreaterThan(3);
-      await stopAll([first!, second!]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const fired = Number(/^stv3_pipeline_runs_total\{trigger="per_instance",outcome="fired",[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+      expect(fired).toBeGreaterThan(0);
+      expect(metrics).toMatch(/^stv3_pipeline_run_seconds_count\{[^}]*trigger="per_instance"[^}]*\} \d+$/m);
+      await stopAll([first, second!]);
       const starts = readRuns(cfg.runsFile).filter(([v]) => v === 'start').map(([, id]) => id);
       expect(starts.sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
-      expect([first!, second!].some((w) => w.lines.some((l) => /leases ran out/.test(String(l['msg']))))).toBe(false);
+      expect([first, second!].some((w) => w.lines.some((l) => /leases ran out/.test(String(l['msg']))))).toBe(false);
     } finally {
       await db.close();
     }

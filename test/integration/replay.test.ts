@@ -18,7 +18,7 @@ import { Publisher, randomName } from '../helpers/amqp.js';
 import { writeCellConfig } from '../helpers/configs.js';
 import { count, createTestDatabase } from '../helpers/db.js';
 import { sandboxDistiller, TEMPLATES } from '../helpers/notifications.js';
-import { eventually, startProcess } from '../helpers/processes.js';
+import { eventually, freePort, startProcess } from '../helpers/processes.js';
 
 let publisher: Publisher;
 beforeAll(async () => {
@@ -27,14 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await publisher.close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** One create lifecycle on `day` per instance; an EOD .exists for those with `withExists`. */
 function lifecycles(day: DateTime, n: number, withExists: (i: number) => boolean, random: () => number): { notifications: Notification[]; instances: string[] } {

@@ -14,7 +14,7 @@ import { writeCellConfig } from '../helpers/configs.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { closeBrokerChannels } from '../helpers/faults.js';
 import { makeNotifications } from '../helpers/notifications.js';
-import { eventually, startProcess, type RunningProcess } from '../helpers/processes.js';
+import { eventually, freePort, startProcess, type RunningProcess } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 
@@ -84,13 +84,20 @@ describe('blame', () => {
     try {
       // A worker on its own database user.
       const cfg = writeCellConfig({ databaseUrl: u.url, exchange: c.exchange, queue: c.queue, cell: 'grant', maxMessages: 20 });
-      worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf, '--no-migrate']);
+      const port = await freePort();
+      worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf, '--no-migrate', '--metrics-port', String(port)]);
       await worker.ready();
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
       await u.revoke(['event', 'quarantine']);
       const notifications = makeNotifications(300, 5);
       await publisher.publishAll(c.exchange, c.queue, notifications.map(encodeOsloV2));
       const paused = await worker.waitForLog((l) => /^ingest paused: the database refuses writes \(ER_TABLEACCESS_DENIED_ERROR/.test(String(l['msg'])), 30_000);
       expect(paused['level']).toBe('error');
+      // Health and metrics say so.
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.text()).toMatch(/^ingest paused: the database refuses writes \(ER_TABLEACCESS_DENIED_ERROR/);
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^stv3_ingest_database_blocked\{[^}]*cell="grant"[^}]*\} 1$/m);
       // As RabbitMQ's consumer_timeout does during a long outage: the channel is closed under
       // the worker, its connection stays; it must consume again on its own.
       await closeBrokerChannels(`pid ${worker.child.pid}`);
@@ -105,6 +112,10 @@ describe('blame', () => {
       expect(await count(c.db.pool, 'SELECT COUNT(*) AS n FROM quarantine')).toBe(0);
       await eventually(() => queueDepth(c.queue), (n) => n === 0, 30_000);
       expect(worker.child.exitCode).toBeNull();
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/^stv3_ingest_notifications_total\{outcome="stored",[^}]*\} 300$/m);
+      expect(text).toMatch(/^stv3_ingest_database_blocked\{[^}]*\} 0$/m);
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
     } finally {
       worker?.kill('SIGKILL');
       await u.drop();
