@@ -5,7 +5,6 @@
  * pipelines logger + usage: a stream with its end-of-day .exists fires and is verified; one
  * without expires two days after its last event and gets a U0 failure.
  */
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
