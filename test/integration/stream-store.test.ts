@@ -7,7 +7,7 @@ import { EventTypeIds } from '../../src/shared/store/events.js';
 import { inTransaction } from '../../src/shared/db/sql.js';
 import type { Event } from '../../src/shared/event.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
-import { prepareEvent, storeEvents, type PreparedEvent } from '../../src/shared/store/batch.js';
+import { prepareEvent, storeEvents, type PreparedEvent, type StoreResult } from '../../src/shared/store/batch.js';
 import { DateTime } from '../../src/shared/time.js';
 import { triggerDefinitionsFromValue, type TriggerDefinition } from '../../src/shared/triggers/index.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -177,5 +177,51 @@ describe('stream store', () => {
     const s = await streams('i-f');
     expect(s).toHaveLength(1);
     expect(s[0]!.events).toBe(`${e1.messageId},${e2.messageId}`);
+  });
+});
+
+describe('fire_criteria changed while streams are open (issue 13)', () => {
+  const before = triggerDefinitionsFromValue(
+    [{ name: 'changing', distinguished_by: ['instance_id'], expiration: '$last + 1d', fire_pipeline: 'p', match_criteria: [{ event_type: 'x.*' }], fire_criteria: [{ event_type: 'x.end', number: 2 }] }],
+    'before.yaml',
+  );
+  async function ingestWith(triggers: TriggerDefinition[], events: Event[]): Promise<StoreResult> {
+    const typeIds = await types.resolve(events.map((e) => e.eventType));
+    const conn = await db.pool.getConnection();
+    try {
+      return await inTransaction(conn, () => storeEvents(conn, events.map((e) => prepareEvent(triggers, e, e.timestamp)), typeIds, new Set()));
+    } finally {
+      conn.release();
+    }
+  }
+  const row = async (instance: string): Promise<{ fire_counts: string; fire_timestamp: string | null; event_count: number }> =>
+    ((await db.pool.query("SELECT fire_counts, fire_timestamp, event_count FROM stream WHERE name = 'changing' AND distinguishing_key LIKE ?", [`%${instance}%`]))[0] as never[])[0]!;
+
+  it('a different number of criteria: the counts are rebuilt from the stream’s events, no error, and it fires when the new criteria are met', async () => {
+    const x = (type: string, at: string): Event => ({ messageId: `fc-${++seq}`, eventType: type, timestamp: DateTime.parse(at), traits: { instance_id: 'fc-1' } });
+    await ingestWith(before, [x('x.start', '2015-01-01 10:00:00'), x('x.end', '2015-01-01 10:01:00')]);
+    expect(await row('fc-1')).toMatchObject({ fire_counts: '[1]', fire_timestamp: null });
+    const after = triggerDefinitionsFromValue(
+      [{ name: 'changing', distinguished_by: ['instance_id'], expiration: '$last + 1d', fire_pipeline: 'p', match_criteria: [{ event_type: 'x.*' }], fire_criteria: [{ event_type: 'x.start' }, { event_type: 'x.end' }, { event_type: 'x.audit' }] }],
+      'after.yaml',
+    );
+    const result = await ingestWith(after, [x('x.audit', '2015-01-01 10:02:00')]);
+    expect(await row('fc-1')).toMatchObject({ fire_counts: '[1,1,1]', fire_timestamp: '2015-01-01 10:02:00.000000', event_count: 3 });
+    expect(result.counters.get(after[0]!)?.countsRebuilt).toBe(1);
+  });
+
+  it('the same number of criteria meaning something else: the old counts are not reused', async () => {
+    const x = (type: string, at: string): Event => ({ messageId: `fc-${++seq}`, eventType: type, timestamp: DateTime.parse(at), traits: { instance_id: 'fc-2' } });
+    await ingestWith(before, [x('x.end', '2015-01-01 10:00:00')]);
+    expect(await row('fc-2')).toMatchObject({ fire_counts: '[1]' });
+    // Now one x.start is needed: the old count (one x.end) must not count for it.
+    const after = triggerDefinitionsFromValue(
+      [{ name: 'changing', distinguished_by: ['instance_id'], expiration: '$last + 1d', fire_pipeline: 'p', match_criteria: [{ event_type: 'x.*' }], fire_criteria: [{ event_type: 'x.start' }] }],
+      'after.yaml',
+    );
+    await ingestWith(after, [x('x.update', '2015-01-01 10:01:00')]);
+    expect(await row('fc-2')).toMatchObject({ fire_counts: '[0]', fire_timestamp: null });
+    await ingestWith(after, [x('x.start', '2015-01-01 10:02:00')]);
+    expect(await row('fc-2')).toMatchObject({ fire_counts: '[1]', fire_timestamp: '2015-01-01 10:02:00.000000' });
   });
 });

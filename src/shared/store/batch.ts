@@ -84,5 +84,6 @@ export function recordCounters(counters: StreamCounters): void {
     if (c.newStreams) trigger.debug.bump('New stream', c.newStreams);
     if (c.addedEvents) trigger.debug.bump('Added events', c.addedEvents);
     if (c.readyToFire) trigger.debug.bump('Ready to fire', c.readyToFire);
+    if (c.countsRebuilt) trigger.debug.bump('Fire counts rebuilt (fire_criteria changed)', c.countsRebuilt);
   }
 }

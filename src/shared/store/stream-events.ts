@@ -5,12 +5,12 @@
  * done here: an ORDER BY over rows carrying the trait documents makes MariaDB build an on-disk
  * temporary table, five times slower.
  */
-import type { Pool } from 'mysql2/promise';
+import type { Queryable } from '../db/sql.js';
 import { decodeTraits } from './trait-codec.js';
 import type { Event } from '../event.js';
 import { DateTime } from '../time.js';
 
-export async function loadStreamEvents(pool: Pool, streamIds: readonly number[]): Promise<Map<number, Event[]>> {
+export async function loadStreamEvents(pool: Queryable, streamIds: readonly number[]): Promise<Map<number, Event[]>> {
   const rowsByStream = new Map<number, { id: number; event: Event }[]>(streamIds.map((id) => [id, []]));
   if (streamIds.length === 0) return new Map();
   const [rows] = await pool.query(

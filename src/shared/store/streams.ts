@@ -26,6 +26,7 @@ import { insertRows, type Queryable } from '../db/sql.js';
 import { DateTime, maxDateTime, minDateTime } from '../time.js';
 import { isTimeRangeValue, type DistinguishingValue, type TriggerDefinition } from '../triggers/index.js';
 import type { TriggerMatch } from '../triggers/matching.js';
+import { loadStreamEvents } from './stream-events.js';
 
 export interface Assignment {
   readonly eventId: number;
@@ -36,7 +37,7 @@ export interface Assignment {
 }
 
 /** Per trigger: upstream's debug counters, applied by the caller after the commit. */
-export type StreamCounters = Map<TriggerDefinition, { newStreams: number; addedEvents: number; readyToFire: number }>;
+export type StreamCounters = Map<TriggerDefinition, { newStreams: number; addedEvents: number; readyToFire: number; countsRebuilt: number }>;
 
 interface StreamRow {
   id: number | null;
@@ -50,6 +51,8 @@ interface StreamRow {
   expire: DateTime;
   fire: DateTime | null;
   counts: number[];
+  /** The fire_criteria fingerprint the counts were made for (null: unknown, before migration 0005). */
+  countsFor: string | null;
   eventCount: number;
   readonly isNew: boolean;
   readonly eventIds: number[];
@@ -75,6 +78,7 @@ export async function assignStreams(conn: Queryable, items: readonly Assignment[
 
   const keys = [...groups.keys()].sort();
   const existing = await lockOpenStreams(conn, keys, groups);
+  await rebuildStaleCounts(conn, [...existing.values()], counters);
   const touched: StreamRow[] = [];
   for (const hex of keys) {
     const group = groups.get(hex)!;
@@ -113,11 +117,11 @@ export async function assignStreams(conn: Queryable, items: readonly Assignment[
 
 async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups: ReadonlyMap<string, Group>): Promise<Map<string, StreamRow>> {
   const [rows] = await conn.query(
-    'SELECT id, open_key, first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, event_count FROM stream WHERE open_key IN (?) ORDER BY open_key FOR UPDATE',
+    'SELECT id, open_key, first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, fire_criteria, event_count FROM stream WHERE open_key IN (?) ORDER BY open_key FOR UPDATE',
     [keys.map((k) => Buffer.from(k, 'hex'))],
   );
   const found = new Map<string, StreamRow>();
-  for (const r of rows as { id: number; open_key: Buffer; first_event: string; last_event: string; expire_timestamp: string | null; fire_timestamp: string | null; fire_counts: string; event_count: number }[]) {
+  for (const r of rows as { id: number; open_key: Buffer; first_event: string; last_event: string; expire_timestamp: string | null; fire_timestamp: string | null; fire_counts: string; fire_criteria: string | null; event_count: number }[]) {
     const hex = r.open_key.toString('hex');
     const match = groups.get(hex)!.match;
     found.set(hex, {
@@ -132,6 +136,7 @@ async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups:
       expire: r.expire_timestamp === null ? DateTime.of(9999, 12, 31) : DateTime.parse(r.expire_timestamp),
       fire: r.fire_timestamp === null ? null : DateTime.parse(r.fire_timestamp),
       counts: JSON.parse(r.fire_counts) as number[],
+      countsFor: r.fire_criteria,
       eventCount: r.event_count,
       isNew: false,
       eventIds: [],
@@ -152,22 +157,41 @@ function newStream(match: TriggerMatch, ts: DateTime): StreamRow {
     expire: ts,
     fire: null,
     counts: match.trigger.initialFireCounts(),
+    countsFor: match.trigger.fireCriteriaKey,
     eventCount: 0,
     isNew: true,
     eventIds: [],
   };
 }
 
-function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { newStreams: number; addedEvents: number; readyToFire: number } {
+function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { newStreams: number; addedEvents: number; readyToFire: number; countsRebuilt: number } {
   let c = counters.get(trigger);
-  if (!c) counters.set(trigger, (c = { newStreams: 0, addedEvents: 0, readyToFire: 0 }));
+  if (!c) counters.set(trigger, (c = { newStreams: 0, addedEvents: 0, readyToFire: 0, countsRebuilt: 0 }));
   return c;
 }
 
-const STREAM_COLUMNS = 'name, state, state_serial_no, first_event, last_event, expire_timestamp, fire_timestamp, distinguishing_key, open_key, fire_counts, event_count';
+/**
+ * Streams whose fire counts were made for other fire criteria (triggers.yaml changed while
+ * they were open) get them recounted from their events, in this transaction, before the new
+ * events are added: the counts then always mean what the trigger now says (issue 13).
+ */
+async function rebuildStaleCounts(conn: Queryable, streams: readonly StreamRow[], counters: StreamCounters): Promise<void> {
+  const stale = streams.filter((s) => s.countsFor !== s.trigger.fireCriteriaKey || s.counts.length !== s.trigger.fireCriteria.length);
+  if (stale.length === 0) return;
+  const events = await loadStreamEvents(conn, stale.map((s) => s.id!));
+  for (const s of stale) {
+    let counts = s.trigger.initialFireCounts();
+    for (const e of events.get(s.id!) ?? []) counts = s.trigger.addHits(counts, s.trigger.fireCriteriaHits(e));
+    s.counts = counts;
+    s.countsFor = s.trigger.fireCriteriaKey;
+    countersFor(counters, s.trigger).countsRebuilt++;
+  }
+}
+
+const STREAM_COLUMNS = 'name, state, state_serial_no, first_event, last_event, expire_timestamp, fire_timestamp, distinguishing_key, open_key, fire_counts, fire_criteria, event_count';
 
 function streamValues(s: StreamRow, openKey = s.openKey): SqlValue[] {
-  return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, openKey, JSON.stringify(s.counts), s.eventCount];
+  return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, openKey, JSON.stringify(s.counts), s.countsFor, s.eventCount];
 }
 
 async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Promise<void> {
@@ -181,7 +205,7 @@ async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Pro
       `INSERT INTO stream (id, ${STREAM_COLUMNS}) VALUES`,
       updated.map((s) => [s.id!, ...streamValues(s)]),
       'ON DUPLICATE KEY UPDATE first_event = VALUES(first_event), last_event = VALUES(last_event), expire_timestamp = VALUES(expire_timestamp), ' +
-        'fire_timestamp = VALUES(fire_timestamp), open_key = VALUES(open_key), fire_counts = VALUES(fire_counts), event_count = VALUES(event_count)',
+        'fire_timestamp = VALUES(fire_timestamp), open_key = VALUES(open_key), fire_counts = VALUES(fire_counts), fire_criteria = VALUES(fire_criteria), event_count = VALUES(event_count)',
     );
   }
   // New streams get their ids back through their unique open_key. One that a later event of

@@ -28,6 +28,8 @@ export interface TriggerDefinitionSpec {
   readonly fireDelaySeconds: number;
   readonly matchCriteria: readonly Criterion[];
   readonly fireCriteria: readonly Criterion[];
+  /** Fingerprint of fire_criteria as configured: streams remember which criteria their counts are for. */
+  readonly fireCriteriaKey: string;
   /** Load-time notes, e.g. a misspelled key ignored under a compatibility switch. */
   readonly warnings: readonly string[];
 }
@@ -66,6 +68,7 @@ export class TriggerDefinition implements TriggerDefinitionSpec {
   readonly fireDelaySeconds: number;
   readonly matchCriteria: readonly Criterion[];
   readonly fireCriteria: readonly Criterion[];
+  readonly fireCriteriaKey: string;
   readonly warnings: readonly string[];
   readonly debug: TriggerDebugger;
 
@@ -87,6 +90,7 @@ export class TriggerDefinition implements TriggerDefinitionSpec {
     this.fireDelaySeconds = spec.fireDelaySeconds;
     this.matchCriteria = spec.matchCriteria;
     this.fireCriteria = spec.fireCriteria;
+    this.fireCriteriaKey = spec.fireCriteriaKey;
     this.warnings = spec.warnings;
     this.debug = new TriggerDebugger(spec.name, spec.debugLevel);
     this.matchGroup = this.debug.group('Match');

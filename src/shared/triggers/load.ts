@@ -12,6 +12,7 @@
  */
 import { loadPipelinesConfig, type PipelinesConfig } from '../config/pipelines-conf.js';
 import { resolveConfigFile, type WinchesterConfig } from '../config/winchester-conf.js';
+import { createHash } from 'node:crypto';
 import { readYamlFile } from '../config/yaml-file.js';
 import { ConfigPath, describeYaml, isMapping, suggest } from './config-path.js';
 import type { DebugLevel } from './debugger.js';
@@ -101,8 +102,19 @@ function compileTrigger(raw: unknown, index: number, source: string, options: Lo
     fireDelaySeconds: trigger['fire_delay'] == null ? 0 : path.child('fire_delay').nonNegative(trigger['fire_delay'], 'seconds'),
     matchCriteria,
     fireCriteria: compileList('fire_criteria'),
+    fireCriteriaKey: fingerprint(trigger['fire_criteria']),
     warnings: context.warnings,
   });
+}
+
+/**
+ * A short fingerprint of a criteria block as written (keys sorted), kept with each stream so
+ * that a changed fire_criteria is noticed and the stream's counts rebuilt (store/streams.ts).
+ */
+function fingerprint(raw: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canonical) : v !== null && typeof v === 'object' && !(v instanceof Date) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
+  return createHash('sha256').update(JSON.stringify(canonical(raw))).digest('hex').slice(0, 16);
 }
 
 function compilePipeline(raw: unknown, path: ConfigPath, options: LoadTriggerOptions): string | null {
