@@ -36,10 +36,19 @@ export interface Assignment {
   readonly now: DateTime;
 }
 
-/** Per trigger: upstream's debug counters, applied by the caller after the commit. */
-export type StreamCounters = Map<TriggerDefinition, { newStreams: number; addedEvents: number; readyToFire: number; countsRebuilt: number }>;
+/** Per trigger: upstream's debug counters. */
+export interface TriggerCounters {
+  newStreams: number;
+  addedEvents: number;
+  readyToFire: number;
+  countsRebuilt: number;
+}
 
-interface StreamRow {
+/** Per trigger: upstream's debug counters, applied by the caller after the commit. */
+export type StreamCounters = Map<TriggerDefinition, TriggerCounters>;
+
+/** A stream as ingest holds it while filing a batch. */
+export interface OpenStream {
   id: number | null;
   readonly trigger: TriggerDefinition;
   readonly key: string;
@@ -58,9 +67,17 @@ interface StreamRow {
   readonly eventIds: number[];
 }
 
+/** One event for one stream key: the event, which fire criteria it meets, its "now". */
+export interface StreamEntry {
+  readonly eventId: number;
+  readonly event: Event;
+  readonly hits: readonly boolean[];
+  readonly now: DateTime;
+}
+
 interface Group {
   readonly match: TriggerMatch;
-  readonly entries: { eventId: number; event: Event; hits: readonly boolean[]; now: DateTime }[];
+  readonly entries: StreamEntry[];
 }
 
 export async function assignStreams(conn: Queryable, items: readonly Assignment[]): Promise<StreamCounters> {
@@ -79,48 +96,61 @@ export async function assignStreams(conn: Queryable, items: readonly Assignment[
   const keys = [...groups.keys()].sort();
   const existing = await lockOpenStreams(conn, keys, groups);
   await rebuildStaleCounts(conn, [...existing.values()], counters);
-  const touched: StreamRow[] = [];
+  const touched: OpenStream[] = [];
   for (const hex of keys) {
     const group = groups.get(hex)!;
     const count = countersFor(counters, group.match.trigger);
     let current = existing.get(hex) ?? null;
     if (current) touched.push(current);
     for (const entry of group.entries) {
-      const ts = entry.event.timestamp;
-      if (current && current.expire.compare(entry.now) <= 0) {
-        current.openKey = null;
-        current = null;
-      }
-      if (current === null) {
-        current = newStream(group.match, ts);
-        touched.push(current);
-        count.newStreams++;
-      } else {
-        current.firstEvent = minDateTime(current.firstEvent, ts);
-        current.lastEvent = maxDateTime(current.lastEvent, ts);
-      }
-      const trigger = current.trigger;
-      current.expire = trigger.expirationFor(current.firstEvent, current.lastEvent, entry.now);
-      current.counts = trigger.addHits(current.counts, entry.hits);
-      current.eventCount++;
-      current.eventIds.push(entry.eventId);
-      count.addedEvents++;
-      if (current.fire === null && trigger.shouldFire(current.counts)) {
-        current.fire = entry.now.plusSeconds(trigger.fireDelaySeconds);
-        count.readyToFire++;
-      }
+      const next = addEvent(current, group.match, entry, count);
+      if (next !== current) touched.push(next);
+      current = next;
     }
   }
   await writeStreams(conn, touched);
   return counters;
 }
 
-async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups: ReadonlyMap<string, Group>): Promise<Map<string, StreamRow>> {
+/**
+ * Upstream's add_event for one event, in memory (spec §4.3): a stream past its expiry at the
+ * event's "now" is closed and a new one started; first/last event and expire_timestamp follow
+ * every event; fire_timestamp is set (now + fire_delay) the first time the per-criterion fire
+ * counts are all met. Returns the stream the event joined (`current`, or a new one). Pure:
+ * `stv3 check --replay` runs it without a database.
+ */
+export function addEvent(current: OpenStream | null, match: TriggerMatch, entry: StreamEntry, count: TriggerCounters): OpenStream {
+  const ts = entry.event.timestamp;
+  if (current && current.expire.compare(entry.now) <= 0) {
+    current.openKey = null;
+    current = null;
+  }
+  if (current === null) {
+    current = newStream(match, ts);
+    count.newStreams++;
+  } else {
+    current.firstEvent = minDateTime(current.firstEvent, ts);
+    current.lastEvent = maxDateTime(current.lastEvent, ts);
+  }
+  const trigger = current.trigger;
+  current.expire = trigger.expirationFor(current.firstEvent, current.lastEvent, entry.now);
+  current.counts = trigger.addHits(current.counts, entry.hits);
+  current.eventCount++;
+  current.eventIds.push(entry.eventId);
+  count.addedEvents++;
+  if (current.fire === null && trigger.shouldFire(current.counts)) {
+    current.fire = entry.now.plusSeconds(trigger.fireDelaySeconds);
+    count.readyToFire++;
+  }
+  return current;
+}
+
+async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups: ReadonlyMap<string, Group>): Promise<Map<string, OpenStream>> {
   const [rows] = await conn.query(
     'SELECT id, open_key, first_event, last_event, expire_timestamp, fire_timestamp, fire_counts, fire_criteria, event_count FROM stream WHERE open_key IN (?) ORDER BY open_key FOR UPDATE',
     [keys.map((k) => Buffer.from(k, 'hex'))],
   );
-  const found = new Map<string, StreamRow>();
+  const found = new Map<string, OpenStream>();
   for (const r of rows as { id: number; open_key: Buffer; first_event: string; last_event: string; expire_timestamp: string | null; fire_timestamp: string | null; fire_counts: string; fire_criteria: string | null; event_count: number }[]) {
     const hex = r.open_key.toString('hex');
     const match = groups.get(hex)!.match;
@@ -145,7 +175,7 @@ async function lockOpenStreams(conn: Queryable, keys: readonly string[], groups:
   return found;
 }
 
-function newStream(match: TriggerMatch, ts: DateTime): StreamRow {
+function newStream(match: TriggerMatch, ts: DateTime): OpenStream {
   return {
     id: null,
     trigger: match.trigger,
@@ -164,7 +194,7 @@ function newStream(match: TriggerMatch, ts: DateTime): StreamRow {
   };
 }
 
-function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { newStreams: number; addedEvents: number; readyToFire: number; countsRebuilt: number } {
+export function countersFor(counters: StreamCounters, trigger: TriggerDefinition): TriggerCounters {
   let c = counters.get(trigger);
   if (!c) counters.set(trigger, (c = { newStreams: 0, addedEvents: 0, readyToFire: 0, countsRebuilt: 0 }));
   return c;
@@ -175,7 +205,7 @@ function countersFor(counters: StreamCounters, trigger: TriggerDefinition): { ne
  * they were open) get them recounted from their events, in this transaction, before the new
  * events are added: the counts then always mean what the trigger now says (issue 13).
  */
-async function rebuildStaleCounts(conn: Queryable, streams: readonly StreamRow[], counters: StreamCounters): Promise<void> {
+async function rebuildStaleCounts(conn: Queryable, streams: readonly OpenStream[], counters: StreamCounters): Promise<void> {
   const stale = streams.filter((s) => s.countsFor !== s.trigger.fireCriteriaKey || s.counts.length !== s.trigger.fireCriteria.length);
   if (stale.length === 0) return;
   const events = await loadStreamEvents(conn, stale.map((s) => s.id!));
@@ -190,11 +220,11 @@ async function rebuildStaleCounts(conn: Queryable, streams: readonly StreamRow[]
 
 const STREAM_COLUMNS = 'name, state, state_serial_no, first_event, last_event, expire_timestamp, fire_timestamp, distinguishing_key, open_key, fire_counts, fire_criteria, event_count';
 
-function streamValues(s: StreamRow, openKey = s.openKey): SqlValue[] {
+function streamValues(s: OpenStream, openKey = s.openKey): SqlValue[] {
   return [s.trigger.name, 1, 0, s.firstEvent.toSql(), s.lastEvent.toSql(), s.expire.toSql(), s.fire?.toSql() ?? null, s.key, openKey, JSON.stringify(s.counts), s.countsFor, s.eventCount];
 }
 
-async function writeStreams(conn: Queryable, touched: readonly StreamRow[]): Promise<void> {
+async function writeStreams(conn: Queryable, touched: readonly OpenStream[]): Promise<void> {
   const created = touched.filter((s) => s.isNew);
   const updated = touched.filter((s) => !s.isNew);
 
