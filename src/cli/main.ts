@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { toError } from '../shared/errors.js';
 import { registerAdmin } from './commands/admin.js';
+import { registerCheck } from './commands/check.js';
 import { registerEvents } from './commands/events.js';
 import { registerQuarantine } from './commands/quarantine.js';
 import { registerStatus } from './commands/status.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerQuarantine(program);
   registerStatus(program);
+  registerCheck(program);
   return program;
 }
 
