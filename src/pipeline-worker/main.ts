@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
 import { PIPELINE_WORKER_NEEDS } from '../shared/db/server-check.js';
 import { ConfigError } from '../shared/errors.js';
-import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
+import { exitOnStartupError, handleReload, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
 import { logTriggerDebug } from '../shared/triggers/debug-log.js';
 import { TimeSyncClock, wallPipelineClock } from '../shared/time-sync.js';
@@ -108,6 +108,11 @@ async function main(): Promise<void> {
     await endpoint?.close();
     await pool.end();
   };
+  handleReload(log.child({ component: 'reload' }), async () => {
+    const fresh = await loadPipelineSetup(setup.winchester.file, log.child({ component: 'setup' }));
+    worker.reconfigure(fresh.triggers, fresh.pipelines);
+    return `${fresh.triggers.length} triggers and ${fresh.pipelines.size} pipelines; other settings need a restart`;
+  });
   const running = worker.start();
   notifyReady();
   log.info({ owner, triggers: triggers.map((t) => t.name), pipelines: [...pipelines.keys()], strategy: raw.pipeline_claim_strategy, timeSync: raw.time_sync_endpoint ?? null }, 'pipeline-worker started');

@@ -84,7 +84,9 @@ export function emptyWorkerCounts(): WorkerCounts {
 
 export class PipelineWorker {
   readonly counts: WorkerCounts = emptyWorkerCounts();
-  private readonly triggers: ReadonlyMap<string, TriggerDefinition>;
+  private triggers: ReadonlyMap<string, TriggerDefinition>;
+  private triggerList: readonly TriggerDefinition[];
+  private pipelines: Pipelines;
   private readonly unknownTrigger = new TriggerDebugger('n/a', 2);
   private readonly eventTypes: EventTypeIds;
   private readonly leases: LeaseKeeper;
@@ -100,14 +102,23 @@ export class PipelineWorker {
 
   constructor(private readonly options: WorkerOptions) {
     this.log = options.log;
+    this.triggerList = options.triggers;
     this.triggers = new Map(options.triggers.map((t) => [t.name, t]));
+    this.pipelines = options.pipelines;
     this.eventTypes = new EventTypeIds(options.pool);
     this.leases = new LeaseKeeper(options.pool, options.owner, options.leaseSeconds, options.log.child({ part: 'leases' }));
     this.reaper = new LeaseReaper(options.pool, options.leaseSeconds, options.maxAttempts, options.log.child({ part: 'reaper' }));
   }
 
   get debuggers(): TriggerDebugger[] {
-    return [...this.options.triggers.map((t) => t.debug), this.unknownTrigger];
+    return [...this.triggerList.map((t) => t.debug), this.unknownTrigger];
+  }
+
+  /** New triggers and pipelines (a SIGHUP reload), for every stream started from now on. */
+  reconfigure(triggers: readonly TriggerDefinition[], pipelines: Pipelines): void {
+    this.triggerList = triggers;
+    this.triggers = new Map(triggers.map((t) => [t.name, t]));
+    this.pipelines = pipelines;
   }
 
   /** Lease renewals so far (heartbeats that reached the database). */
@@ -213,7 +224,7 @@ export class PipelineWorker {
       trigger.debug.bump(`No ${stream.kind} pipeline for '${stream.name}'`);
       return { stream, ok: true, newEvents: [] };
     }
-    const specs = o.pipelines.get(pipelineName);
+    const specs = this.pipelines.get(pipelineName);
     if (!specs) return fail(`Unknown pipeline '${pipelineName}'`, trigger.debug, `Unknown pipeline '${pipelineName}'`);
     const started = performance.now();
     const result = await runPipeline(stream, events, specs, log, () => now);
@@ -221,7 +232,7 @@ export class PipelineWorker {
     if (!result.ok) return fail(result.error, trigger.debug, 'Pipeline error');
     trigger.debug.bump('Commit successful');
     try {
-      return { stream, ok: true, newEvents: result.newEvents.map((e) => prepareEvent(o.triggers, e, now)) };
+      return { stream, ok: true, newEvents: result.newEvents.map((e) => prepareEvent(this.triggerList, e, now)) };
     } catch (err) {
       return fail(`handler events could not be filed: ${toError(err).message}`, trigger.debug, 'Pipeline error');
     }

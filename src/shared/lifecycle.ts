@@ -53,3 +53,23 @@ export function exitOnStartupError(err: unknown, what: string): never {
   process.stderr.write(`${what}: ${e instanceof ConfigError ? 'configuration error: ' : ''}${e.message}\n`);
   process.exit(1);
 }
+
+/**
+ * SIGHUP reloads (`pm2 sendSignal SIGHUP <app>`): `reload` re-reads and validates the files and
+ * swaps them in, or throws. A new configuration that fails validation is rejected with the
+ * same message a start would print, and the one in force stays. Reloads never overlap.
+ */
+export function handleReload(log: Logger, reload: () => Promise<string> | string): void {
+  let running: Promise<void> = Promise.resolve();
+  process.on('SIGHUP', () => {
+    running = running.then(async () => {
+      try {
+        const what = await reload();
+        log.info({ signal: 'SIGHUP' }, `configuration reloaded: ${what}`);
+      } catch (err) {
+        const e = toError(err);
+        log.error({ err: e, signal: 'SIGHUP' }, `reload rejected, the previous configuration stays in force: ${e instanceof ConfigError ? 'configuration error: ' : ''}${e.message}`);
+      }
+    });
+  });
+}

@@ -94,9 +94,28 @@ export class Ingestor {
   private readonly eventTypes: EventTypeIds;
   private readonly failures = new Map<string, number>();
   private lastAlert = 0;
+  private distiller: NotificationDistiller;
+  private triggerList: readonly TriggerDefinition[];
 
   constructor(private readonly options: IngestOptions) {
     this.eventTypes = new EventTypeIds(options.pool);
+    this.distiller = options.distiller;
+    this.triggerList = options.triggers;
+  }
+
+  /** The trigger definitions in force. */
+  get triggers(): readonly TriggerDefinition[] {
+    return this.triggerList;
+  }
+
+  /**
+   * New definitions and triggers (a SIGHUP reload), for every delivery prepared from now on;
+   * what was already prepared keeps what it was matched with. Streams whose fire criteria
+   * changed get their counts rebuilt on their next append (store/streams.ts).
+   */
+  reconfigure(distiller: NotificationDistiller, triggers: readonly TriggerDefinition[]): void {
+    this.distiller = distiller;
+    this.triggerList = triggers;
   }
 
   /** CPU only, in delivery order: decode, distill, match triggers. Never throws. */
@@ -107,12 +126,12 @@ export class Ingestor {
     let notification: Notification | undefined;
     try {
       notification = decodeNotification(raw.body, raw.properties);
-      const event = this.options.distiller.distill(notification, this.options.clock.current());
+      const event = this.distiller.distill(notification, this.options.clock.current());
       if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
       if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
       checkIdentifier('message_id', event.messageId);
       checkIdentifier('event_type', event.eventType);
-      return { kind: 'event', prepared: prepareEvent(this.options.triggers, event, this.options.clock.forEvent(event)), raw };
+      return { kind: 'event', prepared: prepareEvent(this.triggerList, event, this.options.clock.forEvent(event)), raw };
     } catch (err) {
       const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
       return { kind: 'poison', reason, ...identify(notification), raw };

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
 import { YAGI_WORKER_NEEDS } from '../shared/db/server-check.js';
-import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
+import { exitOnStartupError, handleReload, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { IngestLane } from './batcher.js';
 import { IngestMetrics } from './metrics.js';
@@ -59,10 +59,10 @@ async function main(): Promise<void> {
   const { yagi, winchester } = setup;
   const log = createLogger({ base: { app: 'yagi-worker', cell: yagi.cell }, level: winchester.raw.log_level });
   for (const w of setup.warnings) log.warn(w);
-  await run(setup, log, !values['no-migrate'], metrics);
+  await run(setup, values.config ?? [], log, !values['no-migrate'], metrics);
 }
 
-async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean, metricsAt: { port: number; host: string } | null): Promise<void> {
+async function run(setup: IngestSetup, configFiles: readonly string[], log: Logger, migrateFirst: boolean, metricsAt: { port: number; host: string } | null): Promise<void> {
   const { yagi, winchester, distiller, triggers } = setup;
   const startup = new AbortController();
   let stopAll: () => Promise<void> = async () => startup.abort();
@@ -86,7 +86,13 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean, metri
     triggers,
     clock,
   });
-  stats.onPeriod(() => logTriggerDebug(triggers, log.child({ component: 'triggers' })));
+  stats.onPeriod(() => logTriggerDebug(ingestor.triggers, log.child({ component: 'triggers' })));
+  handleReload(log.child({ component: 'reload' }), () => {
+    const fresh = loadIngestSetup(configFiles, yagi.cell);
+    ingestor.reconfigure(fresh.distiller, fresh.triggers);
+    for (const w of fresh.warnings) log.warn(w);
+    return `event definitions and ${fresh.triggers.length} triggers (${fresh.triggers.map((t) => t.name).join(', ')}); other settings need a restart`;
+  });
   let metrics: IngestMetrics | null = null;
   // One lane for every queue of the cell, so events reach the streams in delivery order.
   const batchSize = Math.min(...consumers.map((c) => c.maxMessages));
