@@ -522,6 +522,28 @@ describe('conversions', () => {
     expect(traits['s']).toBe('');
   });
 
+  it('a non-text trait skips "" and takes the next alternative of its union; text keeps "" (departure from upstream)', () => {
+    const fields = ['payload.a', 'payload.b'];
+    const traits = traitsFrom(
+      {
+        i: { type: 'int', fields },
+        f: { type: 'float', fields },
+        d: { type: 'datetime', fields: ['payload.a', 'payload.c'] },
+        s: { fields },
+        deep: { type: 'int', fields: 'payload..x' },
+      },
+      { payload: { a: '', b: '7', c: '2015-02-01 10:00:00', n: { x: '' }, m: { x: 8 } } },
+    );
+    expect(traits).toEqual({ i: 7n, f: 7, d: DateTime.of(2015, 2, 1, 10), s: '', deep: 8n });
+  });
+
+  it('a plugin still receives "" among its matches', () => {
+    const seen: unknown[] = [];
+    const plugins: Record<string, TraitPluginFactory> = { spy: () => ({ traitValue: (m: readonly TraitMatch[]) => (seen.push(...m.map(([, v]) => v)), null) }) };
+    traitsFrom({ t: { type: 'int', fields: ['payload.a', 'payload.b'], plugin: 'spy' } }, { payload: { a: '', b: 1 } }, { catchAll: false, plugins });
+    expect(seen).toEqual(['', 1]);
+  });
+
   it('fails the whole notification with a poison message naming event, message, trait and value', () => {
     const d = distiller([{ event_type: 'test.*', traits: { memory_mb: { type: 'int', fields: 'payload.memory_mb' } } }]);
     expect(() => d.distill(notification({ payload: { memory_mb: '12abc' } }), NOW)).toThrow(

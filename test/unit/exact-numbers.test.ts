@@ -90,6 +90,15 @@ describe('a number in a body, as each trait type sees it', () => {
     }
   });
 
+  it('a whole-valued float is a number to JSONPath, not an object with a value field', () => {
+    const paths = Distiller.fromDefinitions(
+      [{ event_type: 'test.*', traits: { field: { fields: 'payload.v.value' }, star: { fields: 'payload.v.*' }, every: { fields: 'payload.v[*]' } } }],
+      'inline',
+      { catchAll: false },
+    );
+    expect(paths.distill(loads(body('1.0')) as Record<string, unknown>, NOW)!.traits).toEqual({ every: '1.0' });
+  });
+
   it('split applies str() first: 12.0 has a segment 1', () => {
     for (const event of everyWay(body('12.0'))) expect(event.traits['s1']).toBe('0');
   });
