@@ -6,7 +6,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeNotification, MAX_INFLATED_BYTES, type BodyProperties } from '../../src/shared/amqp/oslo.js';
-import { guardAmbiguity, loads, loadsFast, PyFloat, requireExact } from '../../src/shared/distiller/python-json.js';
+import { guardAmbiguity, hasAmbiguousNumbers, loads, loadsFast, PyFloat, requireExact } from '../../src/shared/distiller/python-json.js';
 import { PoisonMessageError } from '../../src/shared/errors.js';
 
 function poisonReason(body: Buffer | string, properties?: BodyProperties): string {
@@ -111,6 +111,31 @@ describe('loadsFast and the restart on ambiguous numbers', () => {
     });
     expect(seen).toEqual([1, new PyFloat(1)]);
     expect(result).toEqual(new PyFloat(1));
+  });
+
+  it.each([
+    ['{"a": 1, "t": "2015-02-01 10:00:00.5", "ip": "10.0.0.1"}', false],
+    ['{"a": 2.5, "b": -0.0, "c": 1.5e300, "d": 9007199254740991}', false],
+    ['{"a": 1.0}', true],
+    ['{"a": [2, 3.0 ]}', true],
+    ['{"a": 1e3}', true],
+    ['{"a":0.0}', true],
+    ['{"a": 9007199254740993}', true],
+    ['{"a": -0}', true],
+    ['{"s": "x: 1.0, y"}', true], // inside a string: a needless exact parse, never a wrong value
+  ])('hasAmbiguousNumbers(%j) is %s', (text, expected) => {
+    expect(hasAmbiguousNumbers(text)).toBe(expected);
+  });
+
+  it('a body without ambiguous tokens is not parsed again, however often the work asks', () => {
+    const root = loadsFast('{"a": 1, "b": 2.5}') as object;
+    let runs = 0;
+    guardAmbiguity(root, () => {
+      runs++;
+      requireExact();
+      requireExact();
+    });
+    expect(runs).toBe(1);
   });
 
   it('does not run twice when the work never asks, nor for objects that did not come from loadsFast', () => {

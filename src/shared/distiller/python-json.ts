@@ -21,9 +21,10 @@
  *    (or `-0`/`-0.0`), and one beyond 2^53 may have been rounded. The text is remembered
  *    (a WeakMap keyed by the result), and the distiller runs under guardAmbiguity(): code where
  *    the written form matters (str() of an integral number, int() of one beyond 2^53, …) calls
- *    requireExact(), which makes the distiller start again on loads() of the same text. Nothing
- *    is ever decided on a rounded value; the slow parse happens only for the few bodies whose
- *    traits need it.
+ *    requireExact(). That scans the text once for number tokens that can be ambiguous (most
+ *    bodies have none: their numbers are exactly what JSON.parse made) and, if there is one,
+ *    makes the distiller start again on loads() of the same text. Nothing is ever decided on an
+ *    ambiguous value; the scan and the slow parse happen only for bodies whose traits need them.
  */
 
 /** A Python float whose value is a safe integer (`1.0`): a plain number would read as an int. */
@@ -132,7 +133,32 @@ export function loadsFast(text: string): unknown {
 /** Signals that the value being distilled needs loads(); caught by guardAmbiguity(). */
 class NeedsExactParse extends Error {}
 const NEEDS_EXACT = new NeedsExactParse('a number needs the exact parse');
-let guarded = false;
+
+let guarding = false;
+/** The text of the loadsFast() result being distilled, until its numbers are known to be exact. */
+let unverifiedText: string | null = null;
+
+// Number tokens JSON.parse may have made ambiguous: with a fraction or exponent, 16+ digits, or
+// `-0`. A token is preceded by `:`, `,` or `[` and followed by `,`, `}` or `]` (whitespace
+// allowed), which keeps most of what is inside strings (times like "10:00:00.5") out; what
+// still matches inside a string costs a needless exact parse, never a wrong value.
+const RISKY_NUMBER = /[:,[][ \t\n\r]*(-?[0-9]+[.eE][-+.eE0-9]*|-?[0-9]{16,}|-0)(?=[ \t\n\r]*[,}\]])/g;
+
+/**
+ * True when JSON.parse of `text` may hold a number that is not what it looks like: a
+ * whole-valued float (`1.0`, `2e3`; `-0.0` is fine, -0 reads as a float), an integer beyond 2^53
+ * (rounded), or the integer `-0`. Exact for texts without such tokens inside strings.
+ */
+export function hasAmbiguousNumbers(text: string): boolean {
+  RISKY_NUMBER.lastIndex = 0;
+  for (let m = RISKY_NUMBER.exec(text); m !== null; m = RISKY_NUMBER.exec(text)) {
+    const token = m[1]!;
+    if (token === '-0') return true;
+    const x = Number(token);
+    if (/[.eE]/.test(token) ? Number.isSafeInteger(x) && !Object.is(x, -0) : !Number.isSafeInteger(x)) return true;
+  }
+  return false;
+}
 
 /** True for the internal signal: code that catches errors must let it through. */
 export function isExactParseSignal(err: unknown): boolean {
@@ -140,29 +166,36 @@ export function isExactParseSignal(err: unknown): boolean {
 }
 
 /**
- * Called where a number's written form matters. Inside guardAmbiguity() on a loadsFast()
- * result it abandons the run so that it starts again on the exact values; anywhere else the
- * values already are what they look like and it does nothing.
+ * Called where a number's written form matters (str() of a whole number, int() beyond 2^53,
+ * float() of -0, `==` beyond 2^53). Inside guardAmbiguity() on a loadsFast() result whose text
+ * has ambiguous number tokens, it abandons the run so that it starts again on the exact values.
+ * Anywhere else the numbers already are what they look like and it does nothing.
  */
 export function requireExact(): void {
-  if (guarded) throw NEEDS_EXACT;
+  if (unverifiedText === null) return;
+  if (hasAmbiguousNumbers(unverifiedText)) throw NEEDS_EXACT;
+  unverifiedText = null; // every number of this body is exact: do not scan again
 }
 
 /**
  * Runs `work(root)`; if `root` came from loadsFast() and the work meets a number whose
- * written form matters (requireExact()), runs it again on loads() of the same text.
- * Not re-entrant; `work` must be synchronous and may be run twice.
+ * written form matters and may differ (requireExact()), runs it again on loads() of the same
+ * text. Throws what `work` throws, or SyntaxError if the exact parse refuses the text (an
+ * integer longer than 4300 digits). Not re-entrant: a nested call runs unguarded. `work` must be
+ * synchronous and may be run twice.
  */
 export function guardAmbiguity<T>(root: object, work: (root: object) => T): T {
   const text = sources.get(root);
-  if (text === undefined || guarded) return work(root);
-  guarded = true;
+  if (text === undefined || guarding) return work(root);
+  guarding = true;
+  unverifiedText = text;
   try {
     return work(root);
   } catch (err) {
     if (err !== NEEDS_EXACT) throw err;
   } finally {
-    guarded = false;
+    guarding = false;
+    unverifiedText = null;
   }
   return work(loads(text) as object);
 }
