@@ -99,6 +99,11 @@ describe('a number in a body, as each trait type sees it', () => {
     expect(paths.distill(loads(body('1.0')) as Record<string, unknown>, NOW)!.traits).toEqual({ every: '1.0' });
   });
 
+  it('an envelope timestamp of 0.0 is falsy, as in Python: the event time is now', () => {
+    const text = '{"event_type": "test.number", "message_id": "m-1", "timestamp": 0.0, "payload": {"v": 1}}';
+    for (const n of [decodeNotification(text), loads(text) as Record<string, unknown>]) expect(numbers.distill(n, NOW)!.timestamp).toEqual(NOW);
+  });
+
   it('split applies str() first: 12.0 has a segment 1', () => {
     for (const event of everyWay(body('12.0'))) expect(event.traits['s1']).toBe('0');
   });

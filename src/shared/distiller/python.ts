@@ -51,7 +51,7 @@ export function pyRepr(value: unknown): string {
 }
 
 /** Python 3 `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16. */
-export function floatRepr(x: number): string {
+function floatRepr(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
@@ -122,10 +122,10 @@ export function pySplit(text: string, separator: string, maxSplit: number | null
 /** Python truthiness of a JSON value. */
 export function pyTruthy(value: unknown): boolean {
   if (value === null || value === undefined) return false;
+  if (value instanceof PyFloat) return value.value !== 0;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object') return Object.keys(value).length > 0;
   if (typeof value === 'number') return value !== 0; // NaN is truthy in Python
-  if (value instanceof PyFloat) return value.value !== 0;
   return Boolean(value);
 }
 
