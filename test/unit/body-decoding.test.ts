@@ -149,6 +149,16 @@ describe('loadsFast and the restart on ambiguous numbers', () => {
     expect(runs).toBe(2);
   });
 
+  it('a copy of a loadsFast() result is not tied to the original text (no re-parse undoes an edit)', () => {
+    const root = loadsFast('{"a": 1.0}') as Record<string, unknown>;
+    expect(Object.keys(root)).toEqual(['a']);
+    const copy = { ...root, a: 5 };
+    expect(guardAmbiguity(copy, (value) => {
+      requireExact();
+      return value;
+    })).toBe(copy);
+  });
+
   it('lets other errors through and is unguarded afterwards', () => {
     const root = loadsFast('{"a": 1}') as object;
     expect(() => guardAmbiguity(root, () => {

@@ -19,7 +19,7 @@
  *    loads() only when JSON.parse rejects the text (NaN/Infinity, or a real error). Its numbers
  *    can be ambiguous in two ways only: an integral number may have been written `1` or `1.0`
  *    (or `-0`/`-0.0`), and one beyond 2^53 may have been rounded. The text is remembered
- *    (a WeakMap keyed by the result), and the distiller runs under guardAmbiguity(): code where
+ *    (on the result, see SOURCE), and the distiller runs under guardAmbiguity(): code where
  *    the written form matters (str() of an integral number, int() of one beyond 2^53, …) calls
  *    requireExact(). That scans the text once for number tokens that can be ambiguous (most
  *    bodies have none: their numbers are exactly what JSON.parse made) and, if there is one,
@@ -113,7 +113,16 @@ function restore(tree: unknown, numbers: readonly unknown[]): unknown {
   return object;
 }
 
-const sources = new WeakMap<object, string>();
+/**
+ * Where loadsFast() keeps the text of what it parsed: a non-enumerable symbol property, which
+ * Object.keys, spreads and JSON.stringify ignore (a modified copy is never re-parsed from the
+ * original). A WeakMap would cost ~7% of decoding (its entries slow down garbage collection).
+ */
+const SOURCE = Symbol('python-json source text');
+
+function sourceOf(value: object): string | undefined {
+  return (value as { [SOURCE]?: string })[SOURCE];
+}
 
 /**
  * JSON.parse when it accepts `text` (the result's numbers may be ambiguous, see above; the
@@ -126,7 +135,7 @@ export function loadsFast(text: string): unknown {
   } catch {
     return loads(text);
   }
-  if (typeof value === 'object' && value !== null) sources.set(value, text);
+  if (typeof value === 'object' && value !== null) Object.defineProperty(value, SOURCE, { value: text });
   return value;
 }
 
@@ -185,7 +194,7 @@ export function requireExact(): void {
  * synchronous and may be run twice.
  */
 export function guardAmbiguity<T>(root: object, work: (root: object) => T): T {
-  const text = sources.get(root);
+  const text = sourceOf(root);
   if (text === undefined || guarding) return work(root);
   guarding = true;
   unverifiedText = text;
