@@ -56,6 +56,13 @@ describe('loads: JSON as Python json.loads reads it', () => {
     expect(loads(text)).toEqual(new PyFloat(value));
   });
 
+  it('PyFloat compares by value, and has no string keys for JSONPath to find', () => {
+    expect(new PyFloat(1)).toEqual(new PyFloat(1));
+    expect(new PyFloat(1)).not.toEqual(new PyFloat(2));
+    expect(new PyFloat(2).value).toBe(2);
+    expect(Object.keys(new PyFloat(2))).toEqual([]);
+  });
+
   it('leaves strings alone, whatever they contain', () => {
     const text = String.raw`{"a": "1.0 NaN 9007199254740993 \" 2.0", "b\"c": "\\", "d": "\u0041", "e": 1.0}`;
     expect(loads(text)).toEqual({ a: '1.0 NaN 9007199254740993 " 2.0', 'b"c': '\\', d: 'A', e: new PyFloat(1) });

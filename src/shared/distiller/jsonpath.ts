@@ -38,7 +38,6 @@
  */
 import { ConversionError, pythonInt } from './convert.js';
 import type { FilterExpression, FilterValue, PathNode } from './jsonpath-parser.js';
-import { PyFloat } from './python-json.js';
 import { numeric, pyEquals, pySplit } from './python.js';
 
 /** One match handed to a plugin: its path string and its (non-null) value. */
@@ -206,9 +205,9 @@ function eachElement(value: readonly unknown[], path: PathLink | null, extend: E
   return false;
 }
 
-/** A JSON object (a PyFloat is a number, not an object with a `value` field). */
+/** A JSON object. (A PyFloat passes, but has no string keys: fields and `*` find nothing in it.) */
 function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof PyFloat);
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** One `[?…]` expression as a predicate on an array element. */

@@ -27,9 +27,23 @@
  *    ambiguous value; the scan and the slow parse happen only for bodies whose traits need them.
  */
 
-/** A Python float whose value is a safe integer (`1.0`): a plain number would read as an int. */
+const FLOAT_VALUE: unique symbol = Symbol('PyFloat value');
+
+/**
+ * A Python float whose value is a safe integer (`1.0`): a plain number would read as an int.
+ * The value is kept under a symbol so that the object has no string keys: JSONPath steps find
+ * nothing inside it (as inside a float) without having to test for the class.
+ */
 export class PyFloat {
-  constructor(readonly value: number) {}
+  readonly [FLOAT_VALUE]: number;
+
+  constructor(value: number) {
+    this[FLOAT_VALUE] = value;
+  }
+
+  get value(): number {
+    return this[FLOAT_VALUE];
+  }
 }
 
 /** Python's `sys.get_int_max_str_digits()` default (3.11+): longer integer literals are refused. */
