@@ -15,7 +15,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { brotliDecompressSync, unzipSync } from 'node:zlib';
-import { loadsFast } from '../distiller/python-json.js';
+import { loadsFast, rememberText } from '../distiller/python-json.js';
 import { PoisonMessageError } from '../errors.js';
 
 /**
@@ -89,8 +89,9 @@ const CHARSETS: Readonly<Record<string, 'utf8' | 'latin1'>> = {
  */
 export function decodeNotification(body: Buffer | string, properties?: BodyProperties): Notification {
   const text = typeof body === 'string' ? textBody(body, properties) : decodeBytes(body, properties);
-  const outer = parseJsonObject(text, 'body');
-  if (!('oslo.message' in outer) && !('oslo.version' in outer)) return outer;
+  // The text is kept on the notification only (python-json.ts): an envelope's is not needed.
+  const outer = parseJsonObject(text, 'body', false);
+  if (!('oslo.message' in outer) && !('oslo.version' in outer)) return rememberText(outer, text);
   const version = outer['oslo.version'];
   const inner = outer['oslo.message'];
   if (version !== '2.0') {
@@ -99,7 +100,7 @@ export function decodeNotification(body: Buffer | string, properties?: BodyPrope
   if (typeof inner !== 'string') {
     throw new PoisonMessageError(`oslo envelope: "oslo.message" must be a JSON string, got ${describe(inner)}`);
   }
-  return parseJsonObject(inner, 'oslo.message');
+  return parseJsonObject(inner, 'oslo.message', true);
 }
 
 /** Wraps a notification the way oslo.messaging 2.0 sends it (notigen, tests, benchmarks). */
@@ -165,10 +166,10 @@ function firstInvalidUtf8(bytes: Buffer, text: string): number {
   return bytes.length - 1; // not reached: isUtf8 failed, so some sequence was replaced
 }
 
-function parseJsonObject(text: string, what: string): Notification {
+function parseJsonObject(text: string, what: string, remember: boolean): Notification {
   let value: unknown;
   try {
-    value = loadsFast(text);
+    value = loadsFast(text, remember);
   } catch (err) {
     throw new PoisonMessageError(`${what} is not JSON: ${printable((err as Error).message)}`);
   }

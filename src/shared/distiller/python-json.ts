@@ -139,16 +139,23 @@ function sourceOf(value: object): string | undefined {
 }
 
 /**
- * JSON.parse when it accepts `text` (the result's numbers may be ambiguous, see above; the
- * text is remembered for exactTwin()), else loads(). Throws SyntaxError like loads().
+ * JSON.parse when it accepts `text` (the result's numbers may be ambiguous, see above), else
+ * loads(). With `remember` (the default) the text is kept on the result for guardAmbiguity();
+ * without, call remember() later if the result is the one to be distilled. Throws SyntaxError
+ * like loads().
  */
-export function loadsFast(text: string): unknown {
+export function loadsFast(text: string, remember = true): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return loads(text);
   }
+  return remember ? rememberText(value, text) : value;
+}
+
+/** Keeps `text` on `value` (an object parsed from it) for guardAmbiguity(); returns `value`. */
+export function rememberText<T>(value: T, text: string): T {
   if (typeof value === 'object' && value !== null) Object.defineProperty(value, SOURCE, { value: text });
   return value;
 }
