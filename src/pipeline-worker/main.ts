@@ -13,10 +13,12 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
+import { PIPELINE_WORKER_NEEDS } from '../shared/db/server-check.js';
+import { ConfigError } from '../shared/errors.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
 import { logTriggerDebug } from '../shared/triggers/debug-log.js';
-import { TimeSyncClock, wallClock } from './clock.js';
+import { TimeSyncClock, wallPipelineClock } from '../shared/time-sync.js';
 import { closeNotabeneConnections } from './handlers/notabene.js';
 import { loadPipelineSetup, type PipelineSetup } from './setup.js';
 import { emptyWorkerCounts, PipelineWorker } from './worker.js';
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   const log = createLogger({ base: { app: 'pipeline-worker', worker: name } });
   let setup: PipelineSetup;
   try {
-    if (!values.config) throw new Error('--config winchester.yaml is required');
+    if (!values.config) throw new ConfigError('(command line)', '--config', 'required: the winchester.yaml to run');
     setup = await loadPipelineSetup(values.config, log.child({ component: 'setup' }));
   } catch (err) {
     exitOnStartupError(err, 'pipeline-worker');
@@ -45,32 +47,35 @@ async function main(): Promise<void> {
 
   const startup = new AbortController();
   let stopAll: () => Promise<void> = async () => startup.abort();
-  handleSignals(log, () => stopAll());
+  const shutdown = handleSignals(log, () => stopAll());
   if (!values['no-migrate']) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
-  const pool = await openDatabase(winchester.database, 3, log.child({ component: 'db' }), startup.signal);
+  // Claims, the outcome writer, lease renewals and the reaper may each hold one at once.
+  const pool = await openDatabase(winchester.database, 5, log.child({ component: 'db' }), startup.signal, {
+    skipLocked: raw.pipeline_claim_strategy === 'skip_locked',
+    privileges: PIPELINE_WORKER_NEEDS,
+  });
 
   const owner = `${hostname()}/${name}/${process.pid}`;
-  const worker = new PipelineWorker(
+  const worker = new PipelineWorker({
     pool,
     triggers,
     pipelines,
-    raw.time_sync_endpoint ? new TimeSyncClock(raw.time_sync_endpoint, raw.time_sync_poll_seconds, log.child({ component: 'time-sync' })) : wallClock,
-    {
-      owner,
-      batchSize: raw.pipeline_worker_batch_size,
-      chunkSize: Math.min(raw.pipeline_worker_batch_size, 100),
-      pollMs: Math.min(raw.pipeline_worker_poll_ms, raw.pipeline_worker_delay * 1000),
-      leaseSeconds: raw.pipeline_lease_seconds,
-      maxAttempts: raw.pipeline_max_attempts,
-      errorRetries: raw.pipeline_error_retries,
-      errorRetryBaseSeconds: raw.pipeline_error_retry_seconds,
-      purgeCompleted: raw.purge_completed_streams,
-      strategy: raw.pipeline_claim_strategy,
-      indexedTraits: new Set(raw.indexed_traits),
-      shutdownGraceMs: raw.pipeline_shutdown_grace_seconds * 1000,
-    },
-    log.child({ component: 'worker' }),
-  );
+    clock: raw.time_sync_endpoint ? new TimeSyncClock(raw.time_sync_endpoint, raw.time_sync_poll_seconds, log.child({ component: 'time-sync' })) : wallPipelineClock,
+    log: log.child({ component: 'worker' }),
+    owner,
+    batchSize: raw.pipeline_worker_batch_size,
+    chunkSize: Math.min(raw.pipeline_worker_batch_size, 100),
+    pollMs: Math.min(raw.pipeline_worker_poll_ms, raw.pipeline_worker_delay * 1000),
+    leaseSeconds: raw.pipeline_lease_seconds,
+    maxAttempts: raw.pipeline_max_attempts,
+    errorRetries: raw.pipeline_error_retries,
+    errorRetryBaseSeconds: raw.pipeline_error_retry_seconds,
+    purgeCompleted: raw.purge_completed_streams,
+    strategy: raw.pipeline_claim_strategy,
+    indexedTraits: new Set(raw.indexed_traits),
+    shutdownGraceMs: raw.pipeline_shutdown_grace_seconds * 1000,
+    forceSignal: shutdown.forceSignal,
+  });
 
   const statsLog = log.child({ component: 'stats' });
   const logStats = (): void => {

@@ -4,7 +4,7 @@
  * graceful stop; a second signal aborts `forceSignal` so retries give up, and exits soon after.
  */
 import type { Logger } from 'pino';
-import { toError } from './errors.js';
+import { ConfigError, toError } from './errors.js';
 
 export interface Shutdown {
   /** Aborted on the second signal. */
@@ -22,8 +22,9 @@ export function handleSignals(log: Logger, graceful: () => Promise<void>, forceE
       stop.abort();
       graceful().then(
         () => {
-          log.info('stopped');
-          process.exit(0);
+          // After a forced stop, unacked work was left to redelivery: say so in the exit code.
+          log.info({ forced: force.signal.aborted }, 'stopped');
+          process.exit(force.signal.aborted ? 130 : 0);
         },
         (err: unknown) => {
           log.error({ err: toError(err) }, 'graceful shutdown failed');
@@ -49,6 +50,6 @@ export function notifyReady(): void {
 /** Prints a start-up failure for an operator and exits non-zero. */
 export function exitOnStartupError(err: unknown, what: string): never {
   const e = toError(err);
-  process.stderr.write(`${what}: ${e.name === 'ConfigError' ? 'configuration error: ' : ''}${e.message}\n`);
+  process.stderr.write(`${what}: ${e instanceof ConfigError ? 'configuration error: ' : ''}${e.message}\n`);
   process.exit(1);
 }

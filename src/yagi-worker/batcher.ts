@@ -1,15 +1,23 @@
 /**
- * Cuts a queue's deliveries into batches of up to max_messages (or whatever arrived within
- * batch_timeout_ms), commits each batch in one transaction, and acks it (one ack with
- * multiple=true) only after the commit.
+ * The yagi-worker's ingest lane: every delivery of every queue, in delivery order, is prepared
+ * (decoded, distilled, matched) as it arrives, cut into batches of up to `batchSize` (or what
+ * arrived within `batchTimeoutMs`), committed one transaction per batch, and acked (one
+ * multiple-ack per queue) only after that commit (invariant 1).
  *
- * Up to `maxInFlight` batches commit at once, on separate connections, which is worth about
- * +50% on this kind of machine (PERFORMANCE.md). Acks stay in delivery order: a batch that
- * commits before an earlier one waits for it, because one multiple-ack covers every earlier tag.
+ * Up to `maxInFlight` batches are in the database at once, on separate connections, but only
+ * their first step overlaps: filing into streams and the commit go batch after batch in
+ * delivery order (invariant 10, batch-order.ts), so the same input always gives the same
+ * streams. A batch is acked right after it commits, which is after every earlier batch
+ * committed, so a multiple-ack never covers an uncommitted message. A batch abandoned by a
+ * forced stop abandons every later one, and the lane takes nothing new after it.
+ *
+ * Under backlog (the lane is full and deliveries wait), the next batch takes up to
+ * `maxBatchSize` of them at once: fewer, larger transactions when the database is the limit.
  */
 import type { Logger } from 'pino';
-import type { ConsumerConfig } from '../shared/config/yagi-conf.js';
 import { toError } from '../shared/errors.js';
+import type { IngestClock } from '../shared/time-sync.js';
+import { BatchLink } from './batch-order.js';
 import type { Delivery } from './consumer.js';
 import type { Ingestor, Prepared } from './ingest.js';
 import type { IngestStats } from './stats.js';
@@ -19,94 +27,106 @@ interface Item {
   readonly prepared: Prepared;
 }
 
-interface InFlight {
-  readonly items: readonly Item[];
-  done: boolean;
-}
-
-export interface BatcherOptions {
-  readonly consumer: ConsumerConfig;
+export interface LaneOptions {
   readonly ingestor: Ingestor;
   readonly stats: IngestStats;
+  readonly clock: IngestClock;
   readonly log: Logger;
+  /** Messages per transaction normally (yagi.conf max_messages). */
+  readonly batchSize: number;
+  /** Messages per transaction under backlog. */
+  readonly maxBatchSize: number;
+  readonly batchTimeoutMs: number;
   readonly maxInFlight: number;
-  /** Acks one delivery and everything before it on its channel; false if the channel is gone. */
-  readonly ack: (delivery: Delivery) => boolean;
-  /** Aborted by a second shutdown signal: retries give up. */
+  /** Acks one delivery and everything before it on its channel (`count` messages). */
+  readonly ack: (delivery: Delivery, count: number) => unknown;
+  /** Aborted by a second shutdown signal: retries give up and batches are abandoned. */
   readonly forceSignal: AbortSignal;
 }
 
-export class Batcher {
+export class IngestLane {
   private current: Item[] = [];
-  private readonly inFlight: InFlight[] = [];
+  private inFlight = 0;
+  private last: BatchLink | null = null;
+  private abandoned = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: BatcherOptions) {}
+  constructor(private readonly options: LaneOptions) {}
+
+  /** Deliveries waiting for a batch, and batches in the database (for stats and health). */
+  get depth(): { waiting: number; inFlight: number } {
+    return { waiting: this.current.length, inFlight: this.inFlight };
+  }
 
   push(delivery: Delivery): void {
-    const prepared = this.options.ingestor.prepare({ body: delivery.message.content, queue: delivery.queue });
+    // After an abandoned batch nothing may be acked on these channels: leave it to redelivery.
+    if (this.abandoned) return;
+    const { message, queue } = delivery;
+    const prepared = this.options.ingestor.prepare({ body: message.content, queue, properties: message.properties });
     this.current.push({ delivery, prepared });
-    if (this.current.length >= this.options.consumer.maxMessages) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.options.consumer.batchTimeoutMs);
+    if (this.current.length >= this.options.batchSize) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.batchTimeoutMs);
   }
 
   /** Commits what is buffered and resolves when nothing is left in flight. */
   async drain(): Promise<void> {
     this.flush();
-    if (this.current.length === 0 && this.inFlight.length === 0) return;
+    if (this.isIdle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    while (this.current.length > 0 && this.inFlight.length < this.options.maxInFlight) {
-      const items = this.current.splice(0, this.options.consumer.maxMessages);
-      const entry: InFlight = { items, done: false };
-      this.inFlight.push(entry);
-      void this.run(entry);
+    if (this.abandoned) this.current = []; // left to redelivery
+    while (this.current.length > 0 && this.inFlight < this.options.maxInFlight && !this.abandoned) {
+      const size = this.current.length > this.options.batchSize && this.inFlight > 0 ? this.options.maxBatchSize : this.options.batchSize;
+      const items = this.current.splice(0, size);
+      const link = new BatchLink(this.last);
+      this.last = link;
+      this.inFlight++;
+      void this.run(items, link);
     }
   }
 
-  private async run(entry: InFlight): Promise<void> {
+  private async run(items: readonly Item[], link: BatchLink): Promise<void> {
     try {
       const counts = await this.options.ingestor.commit(
-        entry.items.map((i) => i.prepared),
+        items.map((i) => i.prepared),
+        link,
         this.options.forceSignal,
       );
+      this.ack(items);
+      link.settle('committed');
       this.options.stats.add(counts);
-      entry.done = true;
     } catch (err) {
-      // Only reached when a forced shutdown gave up retrying: nothing of it is acked.
-      this.options.log.error({ err: toError(err), batchSize: entry.items.length }, 'batch abandoned unacked; the broker will redeliver it');
-      this.inFlight.splice(this.inFlight.indexOf(entry), 1);
-      this.settle();
-      return;
+      // Only a forced stop (or an earlier batch's) gets here: nothing of it committed.
+      this.abandoned = true;
+      link.settle('abandoned');
+      this.options.log.error({ err: toError(err), batchSize: items.length }, 'batch abandoned unacked; the broker will redeliver it');
     }
-    this.ackInOrder();
+    this.inFlight--;
     this.flush();
-    this.settle();
+    if (this.isIdle()) this.becameIdle();
   }
 
-  private ackInOrder(): void {
-    while (this.inFlight[0]?.done) {
-      const entry = this.inFlight.shift()!;
-      const newest = entry.items[entry.items.length - 1]!.delivery;
-      // Deliveries of a channel that has since died cannot be acked (and need not be: they
-      // come again and are recognised as duplicates).
-      if (!this.options.ack(newest)) {
-        this.options.log.debug({ queue: newest.queue }, 'batch committed on a closed channel; redelivery will be deduplicated');
-      }
-    }
+  /** One multiple-ack per queue: the batch's newest delivery of each covers the rest. */
+  private ack(items: readonly Item[]): void {
+    const newest = new Map<string, { delivery: Delivery; count: number }>();
+    for (const { delivery } of items) newest.set(delivery.queue, { delivery, count: (newest.get(delivery.queue)?.count ?? 0) + 1 });
+    // A channel that has died since cannot ack; its messages come again as duplicates.
+    for (const { delivery, count } of newest.values()) this.options.ack(delivery, count);
   }
 
-  private settle(): void {
-    if (this.current.length > 0 && this.inFlight.length === 0) this.flush();
-    if (this.current.length === 0 && this.inFlight.length === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+  private isIdle(): boolean {
+    return this.current.length === 0 && this.inFlight === 0;
+  }
+
+  private becameIdle(): void {
+    this.options.clock.idle();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 }

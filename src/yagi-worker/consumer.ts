@@ -51,16 +51,21 @@ export class AmqpConsumer {
     await this.connectLoop();
   }
 
-  /** Acks every message up to and including this one on its channel; false if that channel is gone. */
-  ack(delivery: Delivery): boolean {
-    if (delivery.generation !== this.generation) return false;
-    const sub = this.subscriptions.get(delivery.queue);
-    if (!sub) return false;
+  /**
+   * Acks every message up to and including this one on its channel (`count` of them, for the
+   * log); false if that channel is gone (the broker redelivers them; the copies are duplicates).
+   */
+  ack(delivery: Delivery, count = 1): boolean {
+    const sub = delivery.generation === this.generation ? this.subscriptions.get(delivery.queue) : undefined;
+    if (!sub) {
+      this.options.log.warn({ queue: delivery.queue, messages: count }, 'ack skipped: the channel these messages came on is closed; the broker redelivers them and the copies are deduplicated');
+      return false;
+    }
     try {
       sub.channel.ack(delivery.message, true);
       return true;
     } catch (err) {
-      this.options.log.warn({ err: toError(err), queue: delivery.queue }, 'ack failed; the broker will redeliver and the copies will be deduplicated');
+      this.options.log.warn({ err: toError(err), queue: delivery.queue, messages: count }, 'ack failed; the broker will redeliver and the copies will be deduplicated');
       return false;
     }
   }
@@ -128,6 +133,14 @@ export class AmqpConsumer {
     for (const c of consumers) {
       const channel = await conn.createChannel();
       channel.on('error', (err: Error) => log.warn({ err, queue: c.queue }, 'channel error'));
+      // The broker may close a channel while the connection stays up (consumer_timeout during a
+      // long database outage, a deleted queue): start over on a new connection, or ingest would
+      // stop silently.
+      channel.on('close', () => {
+        if (this.stopping || this.connection !== conn) return;
+        log.warn({ queue: c.queue, generation }, 'consumer channel closed; reconnecting to consume again');
+        conn.close().catch(() => undefined);
+      });
       await channel.prefetch(c.prefetch);
       const { consumerTag } = await channel.consume(
         c.queue,

@@ -1,31 +1,42 @@
 /**
  * The ingest transaction: a batch of deliveries becomes, in ONE MySQL transaction, the new
  * events (idempotent on message_id), their stream assignments, and the quarantine rows of the
- * poison among them. The caller acks the batch only after this commits (invariant 1).
+ * poison among them. The caller acks the batch only after this commits (invariant 1), and
+ * batches reach the stream step in delivery order (invariant 10, batch-order.ts).
  *
- * Failures:
- * - transient database trouble (connection lost, deadlock, lock wait, server down): the whole
- *   batch is retried with capped backoff, for as long as it takes; nothing else is consumed
- *   meanwhile because nothing is acked and prefetch bounds what the broker sends;
- * - any other error belongs to some message's data (the database rejects a value, a stream's
- *   expiration cannot be computed): the batch is split and each message committed alone, so
- *   the culprit is quarantined with the reason and the good ones around it are stored.
+ * Who is to blame when it fails (invariant 11; the classes are db/errors.ts):
+ * - transient (connection lost, deadlock, lock wait, server restarting) and conflict (another
+ *   process stored the same row first): the batch is retried as it is, with capped backoff,
+ *   for as long as it takes. Nothing else is consumed meanwhile: nothing is acked and prefetch
+ *   bounds what the broker sends.
+ * - content (a value the database rejects): the batch is split and its messages committed one
+ *   by one, in order; the one that fails alone is quarantined with the database's reason.
+ * - infrastructure (grants, disk full, schema, timeouts, unknown): first a canary write
+ *   (store/canary.ts). If it fails too, the database refuses writes: the batch waits and is
+ *   retried, logged loudly, and no message is blamed. If the canary succeeds, the batch is split;
+ *   a message that fails alone `maxAttempts` times while the canary keeps succeeding is
+ *   quarantined with the error.
+ * A quarantine row that cannot be written is retried like everything else (never acked
+ * unwritten); one that fails alone maxAttempts times is retried with its body cut to 64 KiB.
  */
-import type { Pool, PoolConnection } from 'mysql2/promise';
+import { createHash } from 'node:crypto';
+import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
-import { isDuplicateKey, isTransientDbError } from '../shared/db/errors.js';
-import { EventTypeIds } from '../shared/store/events.js';
+import { classifyDbError, describeDbError, type DbErrorClass } from '../shared/db/errors.js';
 import { withTransaction } from '../shared/db/sql.js';
-import { insertQuarantine } from '../shared/store/quarantine.js';
 import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
-import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/store/batch.js';
-import { DateTime } from '../shared/time.js';
+import { fileStoredEvents, insertPreparedEvents, prepareEvent, recordCounters, type PreparedEvent } from '../shared/store/batch.js';
+import { probeWrites } from '../shared/store/canary.js';
+import { EventTypeIds } from '../shared/store/events.js';
+import { insertQuarantine, type QuarantineEntry } from '../shared/store/quarantine.js';
+import type { DateTime } from '../shared/time.js';
 import type { IngestClock } from '../shared/time-sync.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
+import { BatchAbandoned, PredecessorRestarted, type BatchLink } from './batch-order.js';
 import { addCounts, emptyCounts, type IngestCounts } from './stats.js';
 
 /** What ingest needs of the distiller. */
@@ -37,19 +48,25 @@ export interface NotificationDistiller {
 export interface RawMessage {
   readonly body: Buffer;
   readonly queue: string;
+  /** The AMQP properties the body may need to be read (content encoding, headers). */
+  readonly properties?: { readonly contentEncoding?: string | undefined; readonly headers?: Readonly<Record<string, unknown>> | undefined } | undefined;
 }
 
 export type Prepared = { readonly raw: RawMessage } & (
   | { readonly kind: 'event'; readonly prepared: PreparedEvent }
   | { readonly kind: 'unmatched'; readonly eventType: string }
-  | { readonly kind: 'poison'; readonly reason: string; readonly messageId?: string; readonly eventType?: string }
+  | { readonly kind: 'poison'; readonly reason: string; readonly messageId?: string; readonly eventType?: string; readonly bodyLimit?: number }
 );
+
+type Poison = Extract<Prepared, { kind: 'poison' }>;
 
 export interface IngestOptions {
   readonly pool: Pool;
   readonly distiller: NotificationDistiller;
   readonly cell: string;
   readonly maxBodyBytes: number;
+  /** Failures of one message alone (database otherwise healthy) before it is quarantined. */
+  readonly maxAttempts: number;
   readonly indexedTraits: ReadonlySet<string>;
   readonly log: Logger;
   /** Trigger definitions, in file order (none: events are stored without streams). */
@@ -57,30 +74,44 @@ export interface IngestOptions {
   readonly clock: IngestClock;
 }
 
+/** What ingest is doing about the database, for logs, stats and health. */
+export interface IngestHealth {
+  /** Set while the database refuses writes (the canary fails): the cause. */
+  blockedBy: string | null;
+  retries: number;
+  lockRetries: number;
+}
+
 const MAX_ID_CHARS = 255;
+const CUT_BODY_BYTES = 64 * 1024;
+const ALERT_EVERY_MS = 30_000;
+/** Messages remembered for their failure counts. */
+const MAX_TRACKED_FAILURES = 10_000;
 
 export class Ingestor {
+  readonly health: IngestHealth = { blockedBy: null, retries: 0, lockRetries: 0 };
   private readonly eventTypes: EventTypeIds;
+  private readonly failures = new Map<string, number>();
+  private lastAlert = 0;
 
   constructor(private readonly options: IngestOptions) {
     this.eventTypes = new EventTypeIds(options.pool);
   }
 
-  /** CPU only: decode and distill one message. Never throws. */
+  /** CPU only, in delivery order: decode, distill, match triggers. Never throws. */
   prepare(raw: RawMessage): Prepared {
     if (raw.body.length > this.options.maxBodyBytes) {
       return { kind: 'poison', reason: `body of ${raw.body.length} bytes exceeds max_body_bytes ${this.options.maxBodyBytes}`, raw };
     }
     let notification: Notification | undefined;
     try {
-      notification = decodeNotification(raw.body);
+      notification = decodeNotification(raw.body, raw.properties);
       const event = this.options.distiller.distill(notification, this.options.clock.current());
       if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
       if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
-      if (event.messageId.length > MAX_ID_CHARS) throw new PoisonMessageError(`message_id longer than ${MAX_ID_CHARS} characters`);
-      if (event.eventType.length > MAX_ID_CHARS) throw new PoisonMessageError(`event_type longer than ${MAX_ID_CHARS} characters`);
-      const prepared = prepareEvent(this.options.triggers, event, this.options.clock.forEvent(event));
-      return { kind: 'event', prepared, raw };
+      checkIdentifier('message_id', event.messageId);
+      checkIdentifier('event_type', event.eventType);
+      return { kind: 'event', prepared: prepareEvent(this.options.triggers, event, this.options.clock.forEvent(event)), raw };
     } catch (err) {
       const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
       return { kind: 'poison', reason, ...identify(notification), raw };
@@ -88,70 +119,161 @@ export class Ingestor {
   }
 
   /**
-   * Commits a batch, retrying transient failures until `signal` aborts (then it throws and
-   * nothing of the batch is acked).
+   * Commits a batch in its turn (link), retrying and isolating as the header says. Throws
+   * BatchAbandoned when an earlier batch was abandoned or `signal` (a forced stop) aborts:
+   * then nothing of this batch has committed and nothing may be acked.
    */
-  async commit(batch: readonly Prepared[], signal: AbortSignal): Promise<IngestCounts> {
+  async commit(batch: readonly Prepared[], link: BatchLink, signal: AbortSignal): Promise<IngestCounts> {
+    let items = batch;
+    let conflicts = 0;
     for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) throw new BatchAbandoned('forced stop while the batch was retrying');
+      const turn = link.beginAttempt();
+      let cls: DbErrorClass;
       try {
-        return await this.commitOnce(batch);
+        const counts = await this.commitOnce(items, link, turn);
+        this.health.blockedBy = null;
+        return counts;
       } catch (err) {
-        if (isTransientDbError(err) || isDuplicateKey(err)) {
-          if (signal.aborted) throw toError(err);
-          const waitMs = backoffMs(attempt, 100, 10_000);
-          this.options.log.warn({ err: toError(err), attempt, waitMs, batchSize: batch.length }, 'database unavailable; retrying the batch');
+        if (err instanceof BatchAbandoned) throw err;
+        link.restart(); // later batches let go of their locks before we write again
+        if (err instanceof PredecessorRestarted) {
+          await link.waitSettled();
+          continue;
+        }
+        cls = classifyDbError(err);
+        this.health.retries++;
+        if (cls === 'transient' || (cls === 'conflict' && ++conflicts < this.options.maxAttempts)) {
+          if (cls === 'conflict' || /LOCK/.test(String((err as { code?: unknown }).code))) this.health.lockRetries++;
+          const waitMs = cls === 'conflict' ? 0 : backoffMs(attempt, 100, 10_000);
+          this.options.log.warn({ err: toError(err), attempt, waitMs, batchSize: items.length, class: cls }, `database: ${describeDbError(err)}; retrying the batch`);
           await sleep(waitMs, signal);
           continue;
         }
-        return this.commitSplit(batch, err, signal);
+        if (cls !== 'content') {
+          const canaryError = await probeWrites(this.options.pool);
+          if (canaryError !== null) {
+            await this.waitForDatabase(err, canaryError, attempt, items.length, signal);
+            continue;
+          }
+        }
+        if (items.length > 1) {
+          this.options.log.warn({ err: toError(err), batchSize: items.length, class: cls }, `database rejected the batch (${describeDbError(err)}); committing its messages one by one`);
+          return this.commitEach(items, link, signal);
+        }
+        items = [await this.blame(items[0]!, err, cls, signal)];
       }
     }
   }
 
-  private async commitSplit(batch: readonly Prepared[], err: unknown, signal: AbortSignal): Promise<IngestCounts> {
-    if (batch.length > 1) {
-      this.options.log.warn({ err: toError(err), batchSize: batch.length }, 'database rejected the batch; committing its messages one by one');
-      const total = emptyCounts();
-      for (const item of batch) addCounts(total, await this.commit([item], signal));
-      return total;
-    }
-    const item = batch[0]!;
-    if (item.kind === 'poison') {
-      // Not even the quarantine row can be written: say everything we know, loudly.
-      this.options.log.error({ err: toError(err), reason: item.reason, body: item.raw.body.toString('utf8', 0, 65_536) }, 'could not quarantine a message; it is acked and only this log line keeps it');
-      return { ...emptyCounts(), received: 1, quarantined: 1 };
-    }
-    const ids = item.kind === 'event' ? { messageId: item.prepared.event.messageId, eventType: item.prepared.event.eventType } : {};
-    return this.commit([{ kind: 'poison', reason: `could not be stored: ${toError(err).message}`, ...ids, raw: item.raw }], signal);
+  private async commitEach(batch: readonly Prepared[], link: BatchLink, signal: AbortSignal): Promise<IngestCounts> {
+    const total = emptyCounts();
+    for (const item of batch) addCounts(total, await this.commit([item], link, signal));
+    return total;
   }
 
-  private async commitOnce(batch: readonly Prepared[]): Promise<IngestCounts> {
+  /**
+   * A single message failed with a non-transient error while the database accepts other writes.
+   * Returns what to try next: the same message again, or its quarantine row.
+   */
+  private async blame(item: Prepared, err: unknown, cls: DbErrorClass, signal: AbortSignal): Promise<Prepared> {
+    const key = failureKey(item);
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.delete(key);
+    const log = this.options.log;
+    const error = describeDbError(err);
+    if (item.kind === 'poison') {
+      if (failures < this.options.maxAttempts || (item.bodyLimit ?? Infinity) <= CUT_BODY_BYTES) {
+        this.remember(key, failures);
+        log.error({ err: toError(err), failures, reason: item.reason }, 'could not write a quarantine row; retrying (the message stays unacked)');
+        await sleep(backoffMs(failures, 200, 10_000), signal);
+        return item;
+      }
+      log.error({ err: toError(err), failures }, `quarantine row failed ${failures} times alone; retrying with the body cut to ${CUT_BODY_BYTES} bytes`);
+      return { ...item, reason: `${item.reason} (body cut to ${CUT_BODY_BYTES} bytes: the full row failed with ${error})`, bodyLimit: CUT_BODY_BYTES };
+    }
+    const ids = item.kind === 'event' ? { messageId: item.prepared.event.messageId, eventType: item.prepared.event.eventType } : {};
+    if (cls === 'content') {
+      return { kind: 'poison', reason: `could not be stored: ${error}`, ...ids, raw: item.raw };
+    }
+    if (failures >= this.options.maxAttempts) {
+      log.error({ err: toError(err), failures, ...ids }, 'message failed alone too many times while the database accepted other writes; quarantining it');
+      return { kind: 'poison', reason: `failed ${failures} times alone while the database accepted other writes: ${error}`, ...ids, raw: item.raw };
+    }
+    this.remember(key, failures);
+    log.warn({ err: toError(err), failures, maxAttempts: this.options.maxAttempts, ...ids }, `message failed alone (${error}); retrying it`);
+    await sleep(backoffMs(failures, 200, 5_000), signal);
+    return item;
+  }
+
+  /** The database refuses writes: say so (loudly, not on every retry) and wait. */
+  private async waitForDatabase(err: unknown, canaryError: unknown, attempt: number, batchSize: number, signal: AbortSignal): Promise<void> {
+    const cause = describeDbError(canaryError);
+    const waitMs = backoffMs(attempt, 500, 30_000);
+    if (this.health.blockedBy === null || Date.now() - this.lastAlert >= ALERT_EVERY_MS) {
+      this.lastAlert = Date.now();
+      this.options.log.error(
+        { err: toError(err), canaryErr: toError(canaryError), attempt, waitMs, batchSize },
+        `ingest paused: the database refuses writes (${cause}); nothing is acked, messages wait in the broker; retrying`,
+      );
+    }
+    this.health.blockedBy = cause;
+    await sleep(waitMs, signal);
+  }
+
+  private async commitOnce(batch: readonly Prepared[], link: BatchLink, turn: number): Promise<IngestCounts> {
     const counts = emptyCounts();
     counts.received = batch.length;
     const events: PreparedEvent[] = [];
-    const poison: Extract<Prepared, { kind: 'poison' }>[] = [];
+    const poison: QuarantineEntry[] = [];
     for (const item of batch) {
       if (item.kind === 'event') events.push(item.prepared);
-      else if (item.kind === 'poison') poison.push(item);
+      else if (item.kind === 'poison') poison.push(this.quarantineEntry(item));
       else counts.unmatched++;
     }
     const typeIds = events.length > 0 ? await this.eventTypes.resolve(events.map((e) => e.event.eventType)) : new Map<string, number>();
-    const result = await withTransaction(this.options.pool, async (conn) => {
-      const stored = await storeEvents(conn, events, typeIds, this.options.indexedTraits);
-      for (const p of poison) await this.quarantine(conn, p);
-      return stored;
+    const { inserted, counters } = await withTransaction(this.options.pool, async (conn) => {
+      const inserted = await insertPreparedEvents(conn, events, typeIds, this.options.indexedTraits);
+      await insertQuarantine(conn, poison);
+      await link.waitTurn(turn);
+      return { inserted, counters: await fileStoredEvents(conn, inserted) };
     });
-    recordCounters(result.counters);
-    counts.stored = result.stored.length;
-    counts.duplicates = result.duplicates.length;
+    recordCounters(counters);
+    if (this.failures.size > 0) for (const item of batch) this.failures.delete(failureKey(item));
+    this.options.clock.committed(events.map((e) => e.now));
+    counts.stored = inserted.stored.length;
+    counts.duplicates = inserted.duplicates.length;
     counts.quarantined = poison.length;
     return counts;
   }
 
-  private async quarantine(conn: PoolConnection, p: Extract<Prepared, { kind: 'poison' }>): Promise<void> {
-    await insertQuarantine(conn, [{ cell: this.options.cell, queue: p.raw.queue, reason: p.reason, body: p.raw.body, messageId: p.messageId, eventType: p.eventType }]);
+  private quarantineEntry(p: Poison): QuarantineEntry {
+    const props = p.raw.properties;
+    return {
+      cell: this.options.cell,
+      queue: p.raw.queue,
+      reason: p.reason,
+      body: p.bodyLimit !== undefined && p.raw.body.length > p.bodyLimit ? p.raw.body.subarray(0, p.bodyLimit) : p.raw.body,
+      messageId: p.messageId,
+      eventType: p.eventType,
+      properties: props && (props.contentEncoding || props.headers) ? { contentEncoding: props.contentEncoding, headers: props.headers } : undefined,
+    };
   }
 
+  private remember(key: string, failures: number): void {
+    if (this.failures.size >= MAX_TRACKED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
+    this.failures.set(key, failures);
+  }
+}
+
+/**
+ * message_id and event_type are stored as their exact UTF-8 bytes (migrations/0003): one that
+ * is not valid Unicode (an unpaired surrogate from a `\ud800` escape) has no exact bytes and
+ * would collide with others, so it is the message's fault; so is one over 255 characters.
+ */
+function checkIdentifier(what: string, value: string): void {
+  if (value.length > MAX_ID_CHARS) throw new PoisonMessageError(`${what} longer than ${MAX_ID_CHARS} characters`);
+  if (!value.isWellFormed()) throw new PoisonMessageError(`${what} is not valid Unicode (an unpaired surrogate), so it cannot be stored exactly`);
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {
@@ -159,4 +281,10 @@ function identify(n: Notification | undefined): { messageId?: string; eventType?
   if (typeof n?.['message_id'] === 'string') out.messageId = n['message_id'];
   if (typeof n?.['event_type'] === 'string') out.eventType = n['event_type'];
   return out;
+}
+
+/** What a message's failures are counted under: its message_id, else its body's hash. */
+function failureKey(item: Prepared): string {
+  if (item.kind === 'event') return `id:${item.prepared.event.messageId}`;
+  return `body:${createHash('sha1').update(item.raw.body).digest('hex')}`;
 }

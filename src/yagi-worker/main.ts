@@ -13,18 +13,21 @@
  */
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
+import { YAGI_WORKER_NEEDS } from '../shared/db/server-check.js';
 import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { Batcher } from './batcher.js';
+import { IngestLane } from './batcher.js';
 import { AmqpConsumer } from './consumer.js';
 import { Ingestor } from './ingest.js';
 import { loadIngestSetup, type IngestSetup } from './setup.js';
 import { IngestStats } from './stats.js';
-import { EventTimeClock, wallClock } from '../shared/time-sync.js';
+import { EventTimeClock, wallIngestClock } from '../shared/time-sync.js';
 import { logTriggerDebug } from '../shared/triggers/debug-log.js';
 
-/** Batches committing at once per queue (each on its own connection). */
+/** Batches in the database at once (each on its own connection; see batcher.ts). */
 const MAX_IN_FLIGHT = 2;
+/** Under backlog a batch may grow to this many times max_messages. */
+const BACKLOG_BATCH_FACTOR = 4;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -58,49 +61,52 @@ async function run(setup: IngestSetup, log: Logger, migrateFirst: boolean): Prom
   const shutdown = handleSignals(log, () => stopAll());
 
   if (migrateFirst) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
-  const pool = await openDatabase(winchester.database, yagi.consumers.length * MAX_IN_FLIGHT + 1, log.child({ component: 'db' }), startup.signal);
+  const pool = await openDatabase(winchester.database, MAX_IN_FLIGHT + 2, log.child({ component: 'db' }), startup.signal, { skipLocked: false, privileges: YAGI_WORKER_NEEDS });
 
   const statsPeriod = winchester.raw.statistics_period;
   const stats = new IngestStats(log.child({ component: 'stats' }), statsPeriod);
+  const clock = winchester.raw.time_sync_endpoint ? new EventTimeClock(winchester.raw.time_sync_endpoint, log.child({ component: 'time-sync' })) : wallIngestClock;
+  const consumers = yagi.consumers;
   const ingestor = new Ingestor({
     pool,
     distiller,
     cell: yagi.cell,
-    maxBodyBytes: Math.min(...yagi.consumers.map((c) => c.maxBodyBytes)),
+    maxBodyBytes: Math.min(...consumers.map((c) => c.maxBodyBytes)),
+    maxAttempts: Math.min(...consumers.map((c) => c.maxAttempts)),
     indexedTraits: new Set(winchester.raw.indexed_traits),
     log: log.child({ component: 'ingest' }),
     triggers,
-    clock: winchester.raw.time_sync_endpoint ? new EventTimeClock(winchester.raw.time_sync_endpoint, log.child({ component: 'time-sync' })) : wallClock,
+    clock,
   });
   stats.onPeriod(() => logTriggerDebug(triggers, log.child({ component: 'triggers' })));
-  const batchers = new Map<string, Batcher>();
+  // One lane for every queue of the cell, so events reach the streams in delivery order.
+  const batchSize = Math.min(...consumers.map((c) => c.maxMessages));
+  const lane: IngestLane = new IngestLane({
+    ingestor,
+    stats,
+    clock,
+    log: log.child({ component: 'lane' }),
+    batchSize,
+    maxBatchSize: batchSize * BACKLOG_BATCH_FACTOR,
+    batchTimeoutMs: Math.min(...consumers.map((c) => c.batchTimeoutMs)),
+    maxInFlight: MAX_IN_FLIGHT,
+    ack: (d, count) => consumer.ack(d, count),
+    forceSignal: shutdown.forceSignal,
+  });
   const consumer: AmqpConsumer = new AmqpConsumer({
     broker: yagi.broker,
-    consumers: yagi.consumers,
+    consumers,
     log: log.child({ component: 'consumer' }),
     connectionName: `stv3 yagi-worker ${yagi.cell} pid ${process.pid}`,
-    onDelivery: (d) => batchers.get(d.queue)!.push(d),
+    onDelivery: (d) => lane.push(d),
   });
-  for (const c of yagi.consumers) {
-    batchers.set(
-      c.queue,
-      new Batcher({
-        consumer: c,
-        ingestor,
-        stats,
-        log: log.child({ component: 'batcher', queue: c.queue }),
-        maxInFlight: MAX_IN_FLIGHT,
-        ack: (d) => consumer.ack(d),
-        forceSignal: shutdown.forceSignal,
-      }),
-    );
-  }
 
   stopAll = async () => {
     startup.abort();
     await consumer.stopConsuming();
-    await Promise.all([...batchers.values()].map((b) => b.drain()));
+    await lane.drain();
     stats.stop();
+    await clock.close();
     await consumer.close();
     await pool.end();
   };

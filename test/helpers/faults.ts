@@ -65,3 +65,29 @@ export async function holdIngestMidBatch(pool: Pool, database: string, timeoutMs
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Makes the broker close the channels of one connection (its client-provided name contains
+ * `nameFragment`) while the connection stays up, as RabbitMQ's consumer_timeout does: each
+ * channel gets an ack for a delivery tag it never sent, and answers 406 PRECONDITION_FAILED.
+ * Only that connection is touched, so parallel test files are not disturbed.
+ */
+export async function closeBrokerChannels(nameFragment: string): Promise<void> {
+  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'peer_port', 'client_properties']);
+  const port = stdout.split('\n').find((line) => line.includes(nameFragment))?.split('\t')[0]?.trim();
+  if (!port || !/^\d+$/.test(port)) throw new Error(`no broker connection named like "${nameFragment}"`);
+  const expr = `[rabbit_channel:do(P, {'basic.ack', 999999999, false}) || P <- rabbit_channel:list(), string:find(proplists:get_value(name, rabbit_channel:info(P, [name])), <<":${port} -> ">>) =/= nomatch].`;
+  await run('rabbitmqctl', ['eval', expr]);
+}
+
+/**
+ * Makes the broker block (or unblock) publishers on these connections only, as a memory or disk
+ * alarm does for all of them: each connection's reader is told to conserve resources, and it
+ * sends connection.blocked and stops reading publishes. Parallel test files are not disturbed.
+ */
+export async function blockBrokerConnections(pids: readonly string[], blocked: boolean): Promise<void> {
+  for (const pid of pids) {
+    if (!/^<[\w@.-]+>$/.test(pid)) throw new Error(`not a connection pid: ${pid}`);
+    await run('rabbitmqctl', ['eval', `rabbit_misc:string_to_pid("${pid}") ! {conserve_resources, memory, ${blocked}}.`]);
+  }
+}

@@ -4,7 +4,7 @@
  * never left firing or expiring.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reapExpiredLeases } from '../../src/pipeline-worker/sql/finish-streams.js';
+import { reapExpiredLeases } from '../../src/pipeline-worker/sql/leases.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 

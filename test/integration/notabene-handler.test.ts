@@ -14,7 +14,7 @@ import { createUsageHandler, USAGE_NOTIFICATIONS_KEY } from '../../src/pipeline-
 import type { Event } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
 import { amqpUrl, randomName } from '../helpers/amqp.js';
-import { brokerConnections, closeBrokerConnections } from '../helpers/faults.js';
+import { blockBrokerConnections, brokerConnections, closeBrokerConnections } from '../helpers/faults.js';
 import { eventually } from '../helpers/processes.js';
 
 const T = (text: string): DateTime => DateTime.parse(text);
@@ -307,6 +307,31 @@ describe('NotabeneHandler', () => {
     });
   });
 
+  it('a broker that blocks publishers (memory alarm): commit rejects after the confirm timeout naming the block, without hanging; the next run publishes', async () => {
+    await withTopology(async (names) => {
+      const { log, lines } = capture();
+      await publishOnce(names, log);
+      await receive(names.queue);
+      const pids = await brokerConnections(`notabene pid ${process.pid}`);
+      expect(pids).toHaveLength(1);
+      await blockBrokerConnections(pids, true);
+      try {
+        const handler = notabene(names, log, { confirm_timeout_seconds: 1 });
+        await runUsageThenNotabene(handler);
+        const started = Date.now();
+        await expect(handler.commit()).rejects.toThrow(/no confirm from the broker within 1 s \(the broker blocks publishers: low on memory\)/);
+        expect(Date.now() - started).toBeLessThan(5000);
+        expect(lines.some((l) => /the broker blocks publishers/.test(l.msg) && l['reason'] === 'low on memory')).toBe(true);
+      } finally {
+        await blockBrokerConnections(pids, false);
+      }
+      await publishOnce(names, log);
+      // The blocked message may arrive too once the broker recovers (at-least-once): the same message_id.
+      const ids = new Set([JSON.parse((await receive(names.queue)).content.toString()).message_id as string]);
+      expect(ids).toEqual(new Set([VERIFIED_ID]));
+    });
+  });
+
   it.each([
     ['exchange missing', { queue_name: 'q' }, "notabene: param 'exchange' is required"],
     ['queue_name missing', { exchange: 'x' }, "notabene: param 'queue_name' is required"],
@@ -315,7 +340,7 @@ describe('NotabeneHandler', () => {
     ['exchange empty', { exchange: '', queue_name: 'q' }, "notabene: param 'exchange' must not be empty"],
     ['password a number', { exchange: 'x', queue_name: 'q', password: 1234 }, "notabene: param 'password' must be a string, got number 1234 (quote it in YAML)"],
     ['env_keys a string', { exchange: 'x', queue_name: 'q', env_keys: 'usage_notifications' }, "notabene: param 'env_keys' must be a list of strings, got the string \"usage_notifications\""],
-    ['an unknown param', { exchange: 'x', queue_name: 'q', env_key: ['usage_notifications'] }, "notabene: unknown param 'env_key' (known: host, user, password, port, vhost, library, exchange, exchange_type, queue_name, env_keys)"],
+    ['an unknown param', { exchange: 'x', queue_name: 'q', env_key: ['usage_notifications'] }, "notabene: unknown param 'env_key' (known: host, user, password, port, vhost, library, exchange, exchange_type, queue_name, env_keys, confirm_timeout_seconds)"],
   ])('throws at construction for bad params: %s', (_case, params, message) => {
     const { log } = capture();
     expect(() => createNotabeneHandler(params, { log, now: () => T('2015-03-01 00:00:00') })).toThrow(message);

@@ -81,6 +81,34 @@ describe('pipeline workers', () => {
     }
   });
 
+  it('a chunk that takes longer than the lease: renewed while it runs, outcomes recorded as each stream finishes; no stream runs twice', async () => {
+    const db = await createTestDatabase(`${import.meta.url}#heartbeat`);
+    // 12 streams of 700 ms each in one chunk: 8 s against a 2 s lease, with a second worker reaping.
+    const pipelines = 'slowly:\n  - name: count\n    params: {file: $RUNS}\n  - name: slow\n    params: {ms: 700}\n';
+    const cfg = writePipelineConfig({ databaseUrl: db.url, triggers: FIRE_AT_ONCE_TRIGGER('slowly'), pipelines, extra: 'pipeline_lease_seconds: 2\npipeline_worker_batch_size: 12' });
+    try {
+      const ids = await seedStreams(db, FIRE_AT_ONCE_TRIGGER('slowly'), 12);
+      const [first] = startWorkers(1, cfg.winchesterYaml);
+      await first!.ready();
+      await eventually(async () => readRuns(cfg.runsFile), (runs) => runs.some(([v]) => v === 'start'), 10_000, 20);
+      const [second] = startWorkers(1, cfg.winchesterYaml);
+      await second!.ready();
+      // Completed one by one while the chunk runs, not all at its end.
+      const seen = new Set<number>();
+      await eventually(async () => {
+        seen.add(await count(db.pool, `SELECT COUNT(*) AS n FROM stream WHERE state = ${StreamState.completed}`));
+        return Math.max(...seen);
+      }, (n) => n === 12, 30_000, 100);
+      expect([...seen].filter((n) => n > 0 && n < 12).length).toBeGreaterThan(3);
+      await stopAll([first!, second!]);
+      const starts = readRuns(cfg.runsFile).filter(([v]) => v === 'start').map(([, id]) => id);
+      expect(starts.sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+      expect([first!, second!].some((w) => w.lines.some((l) => /leases ran out/.test(String(l['msg']))))).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a throwing handler errors its stream with the message, others go on; retried once fixed, it completes', async () => {
     const db = await createTestDatabase(`${import.meta.url}#throwing`);
     const flagDir = writePipelineConfig({ databaseUrl: db.url, triggers: '[]', pipelines: '{}' }).dir;

@@ -99,7 +99,7 @@ describe('yagi-worker faults', () => {
       // Same process throughout, and it said what happened.
       expect(worker.child.exitCode).toBeNull();
       expect(worker.lines.some((l) => /broker connection lost/.test(String(l['msg'])))).toBe(true);
-      expect(worker.lines.some((l) => /database unavailable; retrying the batch/.test(String(l['msg'])))).toBe(true);
+      expect(worker.lines.some((l) => /^database: .*; retrying the batch$/.test(String(l['msg'])))).toBe(true);
       expect(worker.lines.filter((l) => l['msg'] === 'consuming').length).toBeGreaterThanOrEqual(2);
       worker.kill('SIGTERM');
       expect(await worker.exited()).toBe(0);

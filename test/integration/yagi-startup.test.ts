@@ -2,11 +2,13 @@
  * Start-up of the real yagi-worker process: bad configuration exits 1 with file, key and reason
  * before any connection is opened (the broker and database named here do not exist).
  */
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SANDBOX, UPSTREAM, writeCellConfig } from '../helpers/configs.js';
+import { createTestDatabase } from '../helpers/db.js';
 import { startProcess } from '../helpers/processes.js';
 
 describe('yagi-worker start-up', () => {
@@ -49,5 +51,32 @@ describe('yagi-worker start-up', () => {
     const worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf]);
     expect(await worker.exited()).toBe(1);
     expect(worker.stderr.join('')).toMatch(/triggers\.yaml: trigger "test_trigger" expire_pipeline: .*test_expire_pipeline/);
+  });
+});
+
+describe('database checks at start', () => {
+  it('a user without INSERT on event and UPDATE on stream: both workers exit 1 naming every missing privilege', async () => {
+    const db = await createTestDatabase(import.meta.url);
+    const user = `stv3c_${randomBytes(4).toString('hex')}`;
+    try {
+      await db.pool.query(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY 'pw'`);
+      for (const t of ['event_type', 'trait', 'dist_trait', 'streamevent', 'quarantine']) await db.pool.query(`GRANT SELECT, INSERT ON \`${db.name}\`.\`${t}\` TO '${user}'@'127.0.0.1'`);
+      await db.pool.query(`GRANT SELECT ON \`${db.name}\`.\`event\` TO '${user}'@'127.0.0.1'`);
+      await db.pool.query(`GRANT SELECT, INSERT ON \`${db.name}\`.\`stream\` TO '${user}'@'127.0.0.1'`);
+      const url = new URL(db.url);
+      url.username = user;
+      url.password = 'pw';
+      url.hostname = '127.0.0.1';
+      const cfg = writeCellConfig({ databaseUrl: url.href, exchange: 'x.none', queue: 'q.none' });
+      const yagi = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf, '--no-migrate']);
+      expect(await yagi.exited()).toBe(1);
+      expect(yagi.stderr.join('')).toMatch(/^yagi-worker: database server 10\.\S+: its user lacks INSERT on event, UPDATE on stream \(GRANT them/);
+      const pipeline = startProcess('pipeline-worker/main.js', ['--config', cfg.winchesterYaml, '--no-migrate']);
+      expect(await pipeline.exited()).toBe(1);
+      expect(pipeline.stderr.join('')).toMatch(/^pipeline-worker: database server .*: its user lacks INSERT on event, UPDATE on stream, DELETE on stream/);
+    } finally {
+      await db.pool.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`);
+      await db.close();
+    }
   });
 });

@@ -26,9 +26,11 @@ export interface NotabeneParams {
   readonly broker: BrokerParams;
   readonly topology: Topology;
   readonly envKeys: readonly string[];
+  /** Ours: how long a publish may wait for the broker's confirm (a blocked broker never sends it). */
+  readonly confirmTimeoutMs: number;
 }
 
-const KNOWN_PARAMS = ['host', 'user', 'password', 'port', 'vhost', 'library', 'exchange', 'exchange_type', 'queue_name', 'env_keys'];
+const KNOWN_PARAMS = ['host', 'user', 'password', 'port', 'vhost', 'library', 'exchange', 'exchange_type', 'queue_name', 'env_keys', 'confirm_timeout_seconds'];
 
 export function parseNotabeneParams(params: Readonly<Record<string, unknown>>): NotabeneParams {
   const unknown = Object.keys(params).filter((name) => !KNOWN_PARAMS.includes(name));
@@ -50,7 +52,15 @@ export function parseNotabeneParams(params: Readonly<Record<string, unknown>>): 
       queue: text(params, 'queue_name'),
     },
     envKeys: envKeys(params['env_keys']),
+    confirmTimeoutMs: seconds(params['confirm_timeout_seconds'], 30) * 1000,
   };
+}
+
+/** A positive number of seconds (the default when absent). */
+function seconds(value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`notabene: param 'confirm_timeout_seconds' must be a positive number, got ${describe(value)}`);
+  return value;
 }
 
 /** The broker as an amqp:// URL without the password, for logs and errors. */

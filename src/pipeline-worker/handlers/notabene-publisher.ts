@@ -11,6 +11,12 @@
  * A connection or channel that closes ends its session; the next publish opens a new one
  * (logged at warn) and declares again, so a deleted exchange or queue is recreated.
  *
+ * A broker short of memory or disk blocks publishers (connection.blocked) and confirms nothing
+ * until it recovers. That is logged when it happens, and a publish not confirmed within the
+ * confirm timeout rejects naming the block, and ends the session (its unconfirmed messages may
+ * still arrive: consumers see the message_id again, as after any retry), so the pipeline worker
+ * errors or retries the stream instead of hanging.
+ *
  * Declaring (spec §4.7): upstream declared the exchange durable, which against an existing
  * non-durable exchange (oslo's `nova`) is a 406 that closes the channel. So an existing
  * exchange is found with a passive check and used as it is; only a missing one is declared
@@ -40,6 +46,8 @@ interface Session {
   readonly returned: Map<string, number>;
   /** The first error the broker reported on the connection or channel, once it has. */
   readonly failure: { reason?: Error };
+  /** Why the broker blocks publishers, while it does. */
+  blocked: string | null;
 }
 
 const links = new Map<string, BrokerLink>();
@@ -48,14 +56,14 @@ const links = new Map<string, BrokerLink>();
  * Publishes the messages to the exchange with routing key `topology.queue` and resolves when
  * the broker has confirmed every one; rejects if any was not confirmed.
  */
-export async function publishConfirmed(broker: BrokerParams, topology: Topology, messages: readonly NotabeneMessage[], log: Logger): Promise<void> {
+export async function publishConfirmed(broker: BrokerParams, topology: Topology, messages: readonly NotabeneMessage[], log: Logger, confirmTimeoutMs = 30_000): Promise<void> {
   const key = JSON.stringify([broker.host, broker.port, broker.user, broker.password, broker.vhost]);
   let link = links.get(key);
   if (!link) {
     link = new BrokerLink(broker);
     links.set(key, link);
   }
-  await link.publish(topology, messages, log);
+  await link.publish(topology, messages, log, confirmTimeoutMs);
 }
 
 /** Closes every pooled connection (pipeline worker shutdown); later publishes connect anew. */
@@ -74,16 +82,20 @@ class BrokerLink {
 
   constructor(private readonly broker: BrokerParams) {}
 
-  async publish(topology: Topology, messages: readonly NotabeneMessage[], log: Logger): Promise<void> {
+  async publish(topology: Topology, messages: readonly NotabeneMessage[], log: Logger, confirmTimeoutMs: number): Promise<void> {
     const session = await this.current(log);
     try {
       await declare(session, topology, log);
     } catch (err) {
       throw new Error(`notabene: cannot declare exchange '${topology.exchange}' and queue '${topology.queue}': ${toError(err).message}`, { cause: err });
     }
-    const failures = (await Promise.all(messages.map((m) => publishOne(session, topology, m).then(() => null, toError)))).filter((e) => e !== null);
+    const failures = (await withTimeout(Promise.all(messages.map((m) => publishOne(session, topology, m).then(() => null, toError))), confirmTimeoutMs)).filter((e) => e !== null);
     const [first] = failures;
     if (!first) return;
+    if (first instanceof ConfirmTimeout) {
+      first.message += session.blocked ? ` (the broker blocks publishers: ${session.blocked})` : '';
+      this.ended(session);
+    }
     // Check the exchange, queue and binding again next time: one of them may be gone.
     session.declared.delete(topologyKey(topology));
     const { reason: closed } = session.failure;
@@ -135,7 +147,15 @@ class BrokerLink {
       await conn.close().catch(() => undefined);
       throw err;
     }
-    const session: Session = { conn, channel, declared: new Map(), returned: new Map(), failure };
+    const session: Session = { conn, channel, declared: new Map(), returned: new Map(), failure, blocked: null };
+    conn.on('blocked', (reason: string) => {
+      session.blocked = reason;
+      log.warn({ broker: brokerDisplayUrl(this.broker), reason }, 'notabene: the broker blocks publishers (memory or disk alarm); publishes wait for it');
+    });
+    conn.on('unblocked', () => {
+      session.blocked = null;
+      log.info({ broker: brokerDisplayUrl(this.broker) }, 'notabene: the broker accepts publishes again');
+    });
     channel.on('error', remember);
     channel.on('return', (message: Message) => countReturn(session, message));
     // amqplib closes the channels before the connection reports why it closed.
@@ -155,6 +175,21 @@ class BrokerLink {
     if (!this.closing) this.lost = session;
     // Only the channel may have closed: do not leave its connection behind.
     session.conn.close().catch(() => undefined);
+  }
+}
+
+class ConfirmTimeout extends Error {}
+
+/** The errors of a publish: each message's, or one ConfirmTimeout when the broker stays silent. */
+async function withTimeout(publishes: Promise<(Error | null)[]>, ms: number): Promise<(Error | null)[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<(Error | null)[]>((resolve) => {
+    timer = setTimeout(() => resolve([new ConfirmTimeout(`no confirm from the broker within ${ms / 1000} s`)]), ms);
+  });
+  try {
+    return await Promise.race([publishes, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -20,7 +20,7 @@ import type { HandlerFactory, PipelineEnv } from './types.js';
 export { closeNotabeneConnections } from './notabene-publisher.js';
 
 export const createNotabeneHandler: HandlerFactory = (params, ctx) => {
-  const { broker, topology, envKeys } = parseNotabeneParams(params);
+  const { broker, topology, envKeys, confirmTimeoutMs } = parseNotabeneParams(params);
   const handlerLog = ctx.log.child({
     handler: 'notabene',
     broker: brokerDisplayUrl(broker),
@@ -38,7 +38,7 @@ export const createNotabeneHandler: HandlerFactory = (params, ctx) => {
     async commit(): Promise<void> {
       if (pending.length === 0) return;
       const messages = pending.map(toNotabeneMessage);
-      await publishConfirmed(broker, topology, messages, log);
+      await publishConfirmed(broker, topology, messages, log, confirmTimeoutMs);
       log.info(
         { count: messages.length, events: messages.map((m) => `${m.eventType}: ${m.messageId}`) },
         `Published ${messages.length} notifications`,

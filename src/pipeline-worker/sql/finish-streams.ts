@@ -69,20 +69,3 @@ export async function releaseStreams(conn: Queryable, streams: readonly ClaimedS
     [streams.map((s) => s.id), owner],
   );
 }
-
-/**
- * Streams whose lease ran out (their worker died or stalled) go back to retry_fire /
- * retry_expire, or to error / expire_error once they used up maxAttempts. Any worker may run it.
- */
-export async function reapExpiredLeases(conn: Queryable, maxAttempts: number): Promise<number> {
-  const [result] = await conn.query(
-    `UPDATE stream SET
-        last_error = CONCAT('lease of ', COALESCE(lease_owner, '?'), ' expired during attempt ', attempts, ' (worker died or stalled)'),
-        state = CASE WHEN state = ${StreamState.firing} THEN IF(attempts >= ?, ${StreamState.error}, ${StreamState.retry_fire})
-                     ELSE IF(attempts >= ?, ${StreamState.expire_error}, ${StreamState.retry_expire}) END,
-        lease_owner = NULL, lease_expires = NULL
-      WHERE state IN (${StreamState.firing}, ${StreamState.expiring}) AND lease_expires < UTC_TIMESTAMP(6)`,
-    [maxAttempts, maxAttempts],
-  );
-  return (result as { affectedRows: number }).affectedRows;
-}

@@ -8,7 +8,7 @@
  *   [global] cell                     the cell name shown in logs (default: from the file name
  *                                     yagi-<cell>.conf, else "default")
  *   [consumer:<q>] batch_timeout_ms   flush a partial batch after this long (default 50)
- *   [consumer:<q>] prefetch           unacked messages the broker may push (default 2 × max_messages)
+ *   [consumer:<q>] prefetch           unacked messages the broker may push (default 10 × max_messages, so that batches can grow under backlog)
  *   [consumer:<q>] max_body_bytes     larger bodies are quarantined (default 1048576)
  * `max_messages` is the batch size: messages per MySQL transaction.
  */
@@ -41,6 +41,8 @@ export interface ConsumerConfig {
   readonly batchTimeoutMs: number;
   readonly prefetch: number;
   readonly maxBodyBytes: number;
+  /** Failures of one message alone, with the database otherwise healthy, before it is quarantined. */
+  readonly maxAttempts: number;
   readonly apps: readonly string[];
 }
 
@@ -62,7 +64,7 @@ const KNOWN_SECTIONS: Record<string, readonly string[]> = {
   consumers: ['queues'],
   winchester: ['config_file'],
 };
-const CONSUMER_KEYS = ['apps', 'exchange', 'exchange_type', 'routing_key', 'durable', 'auto_delete', 'exchange_durable', 'exchange_auto_delete', 'max_messages', 'filters', 'batch_timeout_ms', 'prefetch', 'max_body_bytes'];
+const CONSUMER_KEYS = ['apps', 'exchange', 'exchange_type', 'routing_key', 'durable', 'auto_delete', 'exchange_durable', 'exchange_auto_delete', 'max_messages', 'filters', 'batch_timeout_ms', 'prefetch', 'max_body_bytes', 'max_attempts'];
 /** Sections of upstream handlers and features we do not run: accepted, not read. */
 const IGNORED_SECTIONS = /^(shoebox|oahu|stats|filters|exclude_filters|discard_filters|filter:.*|winchester:.*|shoebox:.*)$/;
 
@@ -133,8 +135,9 @@ export function loadYagiConfig(paths: readonly string[], options: LoadYagiOption
       exchangeAutoDelete: reader.boolOrDefault(section, 'exchange_auto_delete', autoDelete),
       maxMessages,
       batchTimeoutMs: reader.int(section, 'batch_timeout_ms', 50, 1, 60_000),
-      prefetch: reader.int(section, 'prefetch', 2 * maxMessages, maxMessages, 65_535),
+      prefetch: reader.int(section, 'prefetch', Math.min(10 * maxMessages, 65_535), maxMessages, 65_535),
       maxBodyBytes: reader.int(section, 'max_body_bytes', 1_048_576, 1024, 128 * 1_048_576),
+      maxAttempts: reader.int(section, 'max_attempts', 5, 1, 1000),
       apps,
     };
   });

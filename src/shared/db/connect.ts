@@ -8,6 +8,7 @@ import type { DatabaseTarget } from '../config/database-url.js';
 import { migrate } from './migrate.js';
 import { createDbPool, type Pool } from './pool.js';
 import { retryTransient } from './retry.js';
+import { checkServer, type ServerRequirements } from './server-check.js';
 
 export async function migrateDatabase(target: DatabaseTarget, log: Logger, signal?: AbortSignal): Promise<string[]> {
   return retryTransient(
@@ -25,10 +26,19 @@ export async function migrateDatabase(target: DatabaseTarget, log: Logger, signa
   );
 }
 
-export async function openDatabase(target: DatabaseTarget, connectionLimit: number, log: Logger, signal?: AbortSignal): Promise<Pool> {
+/**
+ * A pool on the database, once it answers (retried while it does not), checked against what
+ * the process needs (server-check.ts: throws ServerCheckError naming what is missing).
+ */
+export async function openDatabase(target: DatabaseTarget, connectionLimit: number, log: Logger, signal?: AbortSignal, requirements?: ServerRequirements): Promise<Pool> {
   const pool = createDbPool(target, { connectionLimit });
-  await retryTransient('connect', async () => void (await pool.query('SELECT 1')), log, signal);
-  log.info({ database: target.display }, 'database connected');
+  try {
+    const server = await retryTransient('connect', async () => (requirements ? checkServer(pool, requirements) : pool.query('SELECT 1').then(() => null)), log, signal);
+    log.info({ database: target.display, server: server?.version }, 'database connected');
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
   return pool;
 }
 

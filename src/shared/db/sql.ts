@@ -5,6 +5,7 @@
  */
 import type { SqlValue } from 'mysql2';
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { isTransientDbError } from './errors.js';
 
 export type Queryable = Pick<PoolConnection, 'query'>;
 
@@ -36,7 +37,7 @@ function rowBytes(row: readonly SqlValue[]): number {
   return n;
 }
 
-/** Runs fn in a transaction on conn: commit on success, rollback (best effort) on error. */
+/** Runs fn in a transaction on conn: commit on success, rollback on error (false if that failed too). */
 export async function inTransaction<T>(conn: PoolConnection, fn: () => Promise<T>): Promise<T> {
   await conn.beginTransaction();
   try {
@@ -44,14 +45,17 @@ export async function inTransaction<T>(conn: PoolConnection, fn: () => Promise<T
     await conn.commit();
     return result;
   } catch (err) {
-    await conn.rollback().catch(() => undefined);
+    await conn.rollback().catch(() => {
+      if (typeof err === 'object' && err !== null) (err as { rollbackFailed?: boolean }).rollbackFailed = true;
+    });
     throw err;
   }
 }
 
 /**
- * A connection from the pool for one transaction. After an error the connection may be
- * half-broken (killed, lost mid-statement), so it is thrown away rather than pooled.
+ * A connection from the pool for one transaction. After an error that may have broken the
+ * connection (killed, lost mid-statement), or when the rollback failed, it is thrown away
+ * rather than pooled; after any other error it was rolled back cleanly and goes back.
  */
 export async function withTransaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
   const conn = await pool.getConnection();
@@ -60,7 +64,8 @@ export async function withTransaction<T>(pool: Pool, fn: (conn: PoolConnection) 
     conn.release();
     return result;
   } catch (err) {
-    conn.destroy();
+    if (isTransientDbError(err) || (err as { rollbackFailed?: boolean } | null)?.rollbackFailed) conn.destroy();
+    else conn.release();
     throw err;
   }
 }
