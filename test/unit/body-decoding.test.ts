@@ -255,6 +255,8 @@ describe('decodeNotification', () => {
 
     it('an unknown charset is poison naming it', () => {
       expect(poisonReason(latin1, { contentEncoding: 'utf-16' })).toBe('unsupported content_encoding "utf-16" (expected UTF-8 or Latin-1)');
+      expect(poisonReason(latin1, { contentEncoding: 'constructor' })).toMatch(/unsupported content_encoding "constructor"/);
+      expect(poisonReason(latin1, { headers: { compression: 'toString' } })).toMatch(/unknown compression "toString"/);
     });
 
     it.each([

@@ -118,7 +118,7 @@ function decodeBytes(body: Buffer, properties: BodyProperties | undefined): stri
   const compression = compressionOf(properties);
   const bytes = compression === null ? body : inflate(body, compression);
   const encoding = properties?.contentEncoding;
-  const charset = encoding ? CHARSETS[encoding.toLowerCase()] : 'utf8';
+  const charset = encoding ? lookup(CHARSETS, encoding.toLowerCase()) : 'utf8';
   if (charset === undefined) throw new PoisonMessageError(`unsupported content_encoding ${preview(encoding)} (expected UTF-8 or Latin-1)`);
   if (charset === 'latin1') return bytes.toString('latin1');
   const text = bytes.toString('utf8');
@@ -141,7 +141,7 @@ function compressionOf(properties: BodyProperties | undefined): string | null {
 
 function inflate(body: Buffer, compression: string): Buffer {
   const name = compression.trim().toLowerCase();
-  const method = Object.hasOwn(COMPRESSIONS, name) ? COMPRESSIONS[name] : undefined;
+  const method = lookup(COMPRESSIONS, name);
   if (method === undefined) throw new PoisonMessageError(`unknown compression ${preview(compression)} (AMQP header "compression")`);
   if (method === null) {
     throw new PoisonMessageError(`compression ${preview(compression)} is not supported (supported: gzip/zlib, brotli); set kombu_compression to gzip or none`);
@@ -152,6 +152,11 @@ function inflate(body: Buffer, compression: string): Buffer {
     const reason = err instanceof RangeError ? `inflates to more than ${MAX_INFLATED_BYTES} bytes` : `does not inflate: ${(err as Error).message}`;
     throw new PoisonMessageError(`body with compression ${preview(compression)} ${printable(reason)}`);
   }
+}
+
+/** An own entry of a table (never an Object.prototype member such as "constructor"). */
+function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 /**

@@ -141,7 +141,7 @@ function sourceOf(value: object): string | undefined {
 /**
  * JSON.parse when it accepts `text` (the result's numbers may be ambiguous, see above), else
  * loads(). With `remember` (the default) the text is kept on the result for guardAmbiguity();
- * without, call remember() later if the result is the one to be distilled. Throws SyntaxError
+ * without, call rememberText() later if the result is the one to be distilled. Throws SyntaxError
  * like loads().
  */
 export function loadsFast(text: string, remember = true): unknown {
