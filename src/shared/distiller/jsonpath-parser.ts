@@ -95,7 +95,7 @@ const FLOAT = /-?[0-9]+\.[0-9]+/y;
 const COMPARISON = /==?|<=|>=|!=|<|>/y;
 const NAMED_OPERATOR = /`[^`]*`/y;
 // jsonpath-rw-ext's split(): one separator character, a segment, a split limit (-1: none).
-const SPLIT = /^split\((.), +([0-9]+), +([0-9]+|-1)\)$/;
+const SPLIT = /^split\((.),\s+([0-9]+),\s+([0-9]+|-1)\)$/;
 
 export function parseJsonPath(text: string): PathNode {
   return new Parser(text).parse();
