@@ -15,7 +15,7 @@
  *  - loads(): exact, always. It finds every number and NaN/Infinity token outside strings with
  *    one regular expression, swaps each for a placeholder index, lets JSON.parse check and build
  *    the rest (strings, escapes, nesting, errors) and puts the exact values back.
- *  - loadsFast(): plain JSON.parse, which is all a typical body needs and 3–5× faster, with
+ *  - loadsFast(): plain JSON.parse, which is all a typical body needs and about 3× faster, with
  *    loads() only when JSON.parse rejects the text (NaN/Infinity, or a real error). Its numbers
  *    can be ambiguous in two ways only: an integral number may have been written `1` or `1.0`
  *    (or `-0`/`-0.0`), and one beyond 2^53 may have been rounded. The text is remembered
