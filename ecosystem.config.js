@@ -8,9 +8,12 @@
  *   kill_timeout_seconds: 30
  *   cells:
  *     - {name: cell1, yagi_config: /etc/stv3/yagi-cell1.conf}
+ *   api: {instances: 2, port: 8000, host: 127.0.0.1}   # optional; config defaults to winchester_config
  *
  * giving one `yagi-<cell>` app per cell (fork mode, one instance: a cell's queue is consumed by
- * one process) and `pipeline-worker` with one instance per core. Every app tells pm2 when it is
+ * one process) and `pipeline-worker` with one instance per core, and, when `api` is given, the
+ * `api` app (cluster mode: its instances share the port; put the operators' load balancer in
+ * front of the hosts). Every app tells pm2 when it is
  * ready (wait_ready), gets kill_timeout to shut down gracefully, and restarts with exponential
  * backoff so a dead database does not make pm2 spin.
  */
@@ -41,6 +44,11 @@ const winchester = file('winchester_config', deployment.winchester_config);
 const workers = deployment.pipeline_workers ?? 'max';
 if (workers !== 'max' && !(Number.isInteger(workers) && workers >= 0)) fail('pipeline_workers', 'a number of processes, or "max"');
 const killTimeout = (deployment.kill_timeout_seconds ?? 30) * 1000;
+const api = deployment.api;
+if (api !== undefined && (api === null || typeof api !== 'object')) fail('api', 'a mapping {instances, port, host, config}');
+if (api && !(api.instances === undefined || api.instances === 'max' || (Number.isInteger(api.instances) && api.instances >= 1))) fail('api.instances', 'a number of processes (≥ 1), or "max"');
+if (api && !(api.port === undefined || (Number.isInteger(api.port) && api.port > 0 && api.port < 65536))) fail('api.port', 'a TCP port');
+if (api && !(api.host === undefined || (typeof api.host === 'string' && api.host !== ''))) fail('api.host', 'an address to listen on');
 if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, yagi_config}');
 
 const common = {
@@ -74,6 +82,19 @@ const config = {
       instances: workers === 'max' ? cpus().length : workers,
       merge_logs: true,
     },
+    ...(api
+      ? [
+          {
+            ...common,
+            name: 'api',
+            script: resolve(root, 'dist/api/main.js'),
+            args: ['--config', api.config ? file('api.config', api.config) : winchester, '--port', String(api.port ?? 8000), '--host', api.host ?? '127.0.0.1'],
+            instances: api.instances === 'max' ? cpus().length : (api.instances ?? 1),
+            exec_mode: 'cluster',
+            merge_logs: true,
+          },
+        ]
+      : []),
   ],
 };
 

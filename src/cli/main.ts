@@ -7,6 +7,9 @@
 import { Command, CommanderError } from 'commander';
 import { toError } from '../shared/errors.js';
 import { registerAdmin } from './commands/admin.js';
+import { registerEvents } from './commands/events.js';
+import { registerQuarantine } from './commands/quarantine.js';
+import { registerStatus } from './commands/status.js';
 import { registerStreams } from './commands/streams.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerAdmin(program);
   registerStreams(program);
+  registerEvents(program);
+  registerQuarantine(program);
+  registerStatus(program);
   return program;
 }
 

@@ -32,6 +32,7 @@ import type { Event } from '../shared/event.js';
 import { fileStoredEvents, insertPreparedEvents, prepareEvent, recordCounters, type PreparedEvent } from '../shared/store/batch.js';
 import { probeWrites } from '../shared/store/canary.js';
 import { EventTypeIds } from '../shared/store/events.js';
+import { newestEvent, recordCellBatch } from '../shared/store/ingest-cells.js';
 import { insertQuarantine, type QuarantineEntry } from '../shared/store/quarantine.js';
 import type { DateTime } from '../shared/time.js';
 import type { IngestClock } from '../shared/time-sync.js';
@@ -236,7 +237,10 @@ export class Ingestor {
       const inserted = await insertPreparedEvents(conn, events, typeIds, this.options.indexedTraits);
       await insertQuarantine(conn, poison);
       await link.waitTurn(turn);
-      return { inserted, counters: await fileStoredEvents(conn, inserted) };
+      const counters = await fileStoredEvents(conn, inserted);
+      // In turn, like the stream work: the cell's row is then locked in delivery order too.
+      await recordCellBatch(conn, this.options.cell, { stored: inserted.stored.length, duplicates: inserted.duplicates.length, quarantined: poison.length, lastEventAt: newestEvent(inserted.stored.map((s) => s.event)) });
+      return { inserted, counters };
     });
     recordCounters(counters);
     if (this.failures.size > 0) for (const item of batch) this.failures.delete(failureKey(item));

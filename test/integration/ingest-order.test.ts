@@ -171,7 +171,7 @@ describe('ingest order', () => {
     try {
       await worker.ready();
       await publisher.publishAll(exchange, queue, notifications.map(encodeOsloV2));
-      await eventually(() => count(db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n === notifications.length, 120_000, 500);
+      await eventually(() => count(db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n === notifications.length, 300_000, 500);
       worker.kill('SIGTERM');
       expect(await worker.exited()).toBe(0);
       const [rows] = await db.pool.query(
@@ -204,7 +204,7 @@ describe('ingest order', () => {
     } finally {
       for (const r of runs) await r.db.close();
     }
-  }, 300_000);
+  }, 900_000);
 
   it('a slow time-sync endpoint gets one POST at a time, at most one per 20 s of event time, and ends on the last notification', async () => {
     const notifications = region(2000, 11);

@@ -310,6 +310,7 @@ describe('NotabeneHandler', () => {
   it('a broker that blocks publishers (memory alarm): commit rejects after the confirm timeout naming the block, without hanging; the next run publishes', async () => {
     await withTopology(async (names) => {
       const { log, lines } = capture();
+      await closeNotabeneConnections(); // a session of this test's own, logging to `lines`
       await publishOnce(names, log);
       await receive(names.queue);
       const pids = await brokerConnections(`notabene pid ${process.pid}`);

@@ -63,10 +63,13 @@ describe('pm2', () => {
     );
     writeFileSync(join(cfg.dir, 'pipelines.yaml'), 'done: [logger]\n');
     const deployment = join(mkdtempSync(join(tmpdir(), 'stv3-deploy-')), 'deployment.yaml');
-    writeFileSync(deployment, `winchester_config: ${cfg.winchesterYaml}\npipeline_workers: 2\nkill_timeout_seconds: 20\ncells:\n  - {name: east, yagi_config: ${cfg.yagiConf}}\n`);
+    const apiPort = 20_000 + Math.floor(Math.random() * 20_000);
+    writeFileSync(deployment, `winchester_config: ${cfg.winchesterYaml}\npipeline_workers: 2\nkill_timeout_seconds: 20\ncells:\n  - {name: east, yagi_config: ${cfg.yagiConf}}\napi: {instances: 2, port: ${apiPort}}\n`);
 
     await run(PM2, ['start', 'ecosystem.config.js'], { env: { ...process.env, PM2_HOME: pm2Home, STV3_DEPLOYMENT: deployment }, cwd: ROOT, timeout: 120_000 });
     expect((await processes()).sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { name: 'api', status: 'online' },
+      { name: 'api', status: 'online' },
       { name: 'pipeline-worker', status: 'online' },
       { name: 'pipeline-worker', status: 'online' },
       { name: 'yagi-east', status: 'online' },
@@ -79,6 +82,10 @@ describe('pm2', () => {
     const creates = new Set(first.filter((n) => n['event_type'] === 'compute.instance.create.end').map((n) => (n['payload'] as Record<string, unknown>)['instance_id'])).size;
     expect(creates).toBeGreaterThan(0);
     await eventually(() => count(db.pool, `SELECT COUNT(*) AS n FROM stream WHERE state = ${StreamState.completed}`), (n) => n >= creates, 30_000);
+    // The two API instances share the port and see what the workers did.
+    expect(await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json()).toEqual({ status: 'ok', database: 'reachable', migrations: 'current' });
+    const [{ count: completed }] = (await (await fetch(`http://127.0.0.1:${apiPort}/v1/streams/count?state=completed`)).json()) as [{ count: number }];
+    expect(completed).toBeGreaterThanOrEqual(creates);
 
     await pm2('scale', 'pipeline-worker', '3');
     await eventually(processes, (ps) => ps.filter((p) => p.name === 'pipeline-worker' && p.status === 'online').length === 3, 30_000);

@@ -26,7 +26,7 @@ afterAll(async () => {
   await publisher.close();
 });
 
-const TABLES = ['event_type', 'event', 'trait', 'stream', 'dist_trait', 'streamevent', 'quarantine', 'stv3_schema_migrations'];
+const TABLES = ['event_type', 'event', 'trait', 'stream', 'dist_trait', 'streamevent', 'quarantine', 'ingest_cell', 'stv3_schema_migrations'];
 
 /** A MySQL user of its own with per-table grants (so one table's INSERT can be revoked), and its URL. */
 async function workerUser(db: TestDatabase): Promise<{ url: string; revoke(tables: string[]): Promise<void>; grant(tables: string[]): Promise<void>; drop(): Promise<void> }> {

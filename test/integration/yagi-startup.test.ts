@@ -63,6 +63,7 @@ describe('database checks at start', () => {
       for (const t of ['event_type', 'trait', 'dist_trait', 'streamevent', 'quarantine']) await db.pool.query(`GRANT SELECT, INSERT ON \`${db.name}\`.\`${t}\` TO '${user}'@'127.0.0.1'`);
       await db.pool.query(`GRANT SELECT ON \`${db.name}\`.\`event\` TO '${user}'@'127.0.0.1'`);
       await db.pool.query(`GRANT SELECT, INSERT ON \`${db.name}\`.\`stream\` TO '${user}'@'127.0.0.1'`);
+      await db.pool.query(`GRANT SELECT, INSERT, UPDATE ON \`${db.name}\`.\`ingest_cell\` TO '${user}'@'127.0.0.1'`);
       const url = new URL(db.url);
       url.username = user;
       url.password = 'pw';

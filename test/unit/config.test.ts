@@ -96,8 +96,8 @@ describe('yagi.conf', () => {
     expect(cfg.broker.url).toBe('amqp://stv3:s3cret%2F!@rabbit.example:5673/%2Fcells');
     expect(cfg.broker.displayUrl).not.toContain('s3cret');
     expect(cfg.consumers.map((c) => [c.queue, c.routingKey, c.durable, c.exchangeDurable, c.maxMessages, c.prefetch])).toEqual([
-      ['monitor.info3', 'monitor.info', true, true, 100, 200],
-      ['monitor.error3', 'monitor.error', false, false, 50, 100],
+      ['monitor.info3', 'monitor.info', true, true, 100, 1000],
+      ['monitor.error3', 'monitor.error', false, false, 50, 500],
     ]);
     expect(cfg.winchesterConfigFile).toBe(join(dir, 'winchester.yaml'));
   });

@@ -22,6 +22,12 @@
  *   pipeline_claim_strategy skip_locked (default) or serial (upstream's state_serial_no protocol)
  *   pipeline_shutdown_grace_seconds  time to finish the streams in hand on SIGTERM (10)
  *   time_sync_poll_seconds  how often a pipeline worker asks the time-sync endpoint (20)
+ *   api_token               bearer token the API requires for its mutating routes (reset, delete,
+ *                           replay); STV3_API_TOKEN overrides it
+ *   api_token_file          a file holding that token (first line), instead of api_token
+ *   api_read_only           the API refuses every mutating route (false)
+ *   api_trait_scan_max_seconds  longest from_datetime..to_datetime range the API reads to match
+ *                           traits that are not indexed (86400)
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -66,6 +72,10 @@ const schema = z.object({
   pipeline_claim_strategy: z.enum(['skip_locked', 'serial']).default('skip_locked'),
   pipeline_shutdown_grace_seconds: z.number().nonnegative().default(10),
   time_sync_poll_seconds: positive.default(20),
+  api_token: z.string().min(16, 'at least 16 characters').optional(),
+  api_token_file: z.string().min(1).optional(),
+  api_read_only: boolish.default(false),
+  api_trait_scan_max_seconds: positive.default(86_400),
 });
 
 export type WinchesterYaml = z.output<typeof schema>;

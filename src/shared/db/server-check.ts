@@ -34,11 +34,11 @@ const STORE_WRITE: PrivilegeNeeds = {
   streamevent: ['SELECT', 'INSERT'],
 };
 
-export const YAGI_WORKER_NEEDS: PrivilegeNeeds = { ...STORE_WRITE, quarantine: ['SELECT', 'INSERT'] };
+export const YAGI_WORKER_NEEDS: PrivilegeNeeds = { ...STORE_WRITE, quarantine: ['SELECT', 'INSERT'], ingest_cell: ['SELECT', 'INSERT', 'UPDATE'] };
 export const PIPELINE_WORKER_NEEDS: PrivilegeNeeds = { ...STORE_WRITE, stream: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] };
 
 /** A column each table has, for the UPDATE probe. */
-const KEY_COLUMN: Readonly<Record<string, string>> = { event_type: 'id', event: 'id', trait: 'event_id', stream: 'id', dist_trait: 'stream_id', streamevent: 'stream_id', quarantine: 'id' };
+const KEY_COLUMN: Readonly<Record<string, string>> = { event_type: 'id', event: 'id', trait: 'event_id', stream: 'id', dist_trait: 'stream_id', streamevent: 'stream_id', quarantine: 'id', ingest_cell: 'cell' };
 
 export class ServerCheckError extends Error {
   constructor(message: string) {
