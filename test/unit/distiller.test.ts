@@ -114,7 +114,7 @@ describe('definition loading', () => {
     ['a bad JSONPath in a list', ONE_TRAIT({ fields: ['a', 'b]'] }), '[0].traits.t.fields[1]', /unexpected "]"/],
     ['an unknown type', ONE_TRAIT({ fields: 'a', type: 'integer' }), '[0].traits.t.type', /must be one of text, int, float, datetime/],
     ['a null type', ONE_TRAIT({ fields: 'a', type: null }), '[0].traits.t.type', /must be one of/],
-    ['an unknown plugin name', ONE_TRAIT({ fields: 'a', plugin: 'timedelta' }), '[0].traits.t.plugin', /unknown plugin "timedelta"/],
+    ['an unknown plugin name', ONE_TRAIT({ fields: 'a', plugin: 'map' }), '[0].traits.t.plugin', /unknown plugin "map"/],
     ['an unknown plugin in a mapping', ONE_TRAIT({ fields: 'a', plugin: { name: 'nope' } }), '[0].traits.t.plugin.name', /unknown plugin/],
     ['a plugin mapping without name', ONE_TRAIT({ fields: 'a', plugin: { parameters: {} } }), '[0].traits.t.plugin.name', /is required/],
     ['a plugin given as a list', ONE_TRAIT({ fields: 'a', plugin: ['split'] }), '[0].traits.t.plugin', /plugin name or/],
@@ -416,6 +416,10 @@ describe('conversions', () => {
     [0, 0n],
     ['9223372036854775807', 9223372036854775807n],
     ['-9223372036854775808', -9223372036854775808n],
+    // beyond BIGINT: a text trait with Python's str() of the exact integer
+    ['9223372036854775808', '9223372036854775808'],
+    ['-9223372036854775809', '-9223372036854775809'],
+    [1e300, BigInt(1e300).toString()],
   ])('int of %j is %s', (value, expected) => {
     expect(toInt(value)).toBe(expected);
   });
@@ -430,8 +434,6 @@ describe('conversions', () => {
     ['12abc', /not a base-10 integer/],
     [[1, 2], /not a string or a number/],
     [{ a: 1 }, /not a string or a number/],
-    ['9223372036854775808', /out of BIGINT range/],
-    [1e300, /out of BIGINT range/],
     [Infinity, /cannot convert float inf/],
   ])('int of %j fails', (value, reason) => {
     expect(() => toInt(value)).toThrow(reason);
@@ -518,6 +520,28 @@ describe('conversions', () => {
     expect(traits).not.toHaveProperty('d');
     expect(traits).not.toHaveProperty('n');
     expect(traits['s']).toBe('');
+  });
+
+  it('a non-text trait skips "" and takes the next alternative of its union; text keeps "" (departure from upstream)', () => {
+    const fields = ['payload.a', 'payload.b'];
+    const traits = traitsFrom(
+      {
+        i: { type: 'int', fields },
+        f: { type: 'float', fields },
+        d: { type: 'datetime', fields: ['payload.a', 'payload.c'] },
+        s: { fields },
+        deep: { type: 'int', fields: 'payload..x' },
+      },
+      { payload: { a: '', b: '7', c: '2015-02-01 10:00:00', n: { x: '' }, m: { x: 8 } } },
+    );
+    expect(traits).toEqual({ i: 7n, f: 7, d: DateTime.of(2015, 2, 1, 10), s: '', deep: 8n });
+  });
+
+  it('a plugin still receives "" among its matches', () => {
+    const seen: unknown[] = [];
+    const plugins: Record<string, TraitPluginFactory> = { spy: () => ({ traitValue: (m: readonly TraitMatch[]) => (seen.push(...m.map(([, v]) => v)), null) }) };
+    traitsFrom({ t: { type: 'int', fields: ['payload.a', 'payload.b'], plugin: 'spy' } }, { payload: { a: '', b: 1 } }, { catchAll: false, plugins });
+    expect(seen).toEqual(['', 1]);
   });
 
   it('fails the whole notification with a poison message naming event, message, trait and value', () => {

@@ -7,14 +7,18 @@
  *  - text: strings are kept as they are (Python 2 raised UnicodeEncodeError on non-ASCII) and
  *    are never truncated; other values render as Python 3 str() (see python.ts).
  *  - int: Python 2 int() literals only (ASCII digits, optional sign, surrounding whitespace):
- *    Python 3's underscores and non-ASCII digits are rejected. The result is a bigint and must
- *    fit a signed 64-bit BIGINT column, or the notification is poison.
+ *    Python 3's underscores and non-ASCII digits are rejected. The result is an exact bigint.
+ *    Beyond the signed 64-bit BIGINT range (storage, invariant 9) the trait becomes a *text*
+ *    trait holding the exact decimal digits (Python's str() of the int), so nothing is lost and
+ *    an int trait never leaves BIGINT. Values that are no integer at all (NaN, ±infinity, "abc")
+ *    fail the notification as upstream's int() did.
  *  - float: Python 2 float() literals, also without Python 3's underscores.
  *  - datetime: only strings, parsed by iso8601.ts.
  */
 import { DateTime } from '../time.js';
 import type { TraitTypeName, TraitValue } from '../event.js';
 import { parseIso8601 } from './iso8601.js';
+import { PyFloat, requireExact } from './python-json.js';
 import { pyRepr, pyStr, pyStrip } from './python.js';
 
 /** Why a value cannot be converted; the distiller adds which trait and notification. */
@@ -36,15 +40,15 @@ export function toText(value: unknown): string {
   return pyStr(value);
 }
 
-export function toInt(value: unknown): bigint {
+/** An int trait: a bigint within BIGINT, else the integer's exact digits as text (see above). */
+export function toInt(value: unknown): bigint | string {
   const result = pythonInt(value);
-  if (result < BIGINT_MIN || result > BIGINT_MAX) {
-    throw new ConversionError(`integer ${result} is out of BIGINT range`);
-  }
-  return result;
+  return result < BIGINT_MIN || result > BIGINT_MAX ? result.toString() : result;
 }
 
-function pythonInt(value: unknown): bigint {
+/** Python `int(value)` of a JSON value, exact. */
+export function pythonInt(value: unknown): bigint {
+  if (value instanceof PyFloat) return BigInt(value.value);
   switch (typeof value) {
     case 'bigint':
       return value;
@@ -52,6 +56,7 @@ function pythonInt(value: unknown): bigint {
       return value ? 1n : 0n;
     case 'number':
       if (!Number.isFinite(value)) throw new ConversionError(`cannot convert float ${pyRepr(value)} to an integer`);
+      if (!Number.isSafeInteger(Math.trunc(value))) requireExact(); // maybe a rounded big int literal
       return BigInt(Math.trunc(value));
     case 'string': {
       const literal = pyStrip(value);
@@ -64,8 +69,10 @@ function pythonInt(value: unknown): bigint {
 }
 
 export function toFloat(value: unknown): number {
+  if (value instanceof PyFloat) return value.value;
   switch (typeof value) {
     case 'number':
+      if (Object.is(value, -0)) requireExact(); // the int `-0` is 0.0, the float `-0.0` stays -0.0
       return value;
     case 'boolean':
       return value ? 1 : 0;

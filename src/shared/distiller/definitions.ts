@@ -21,7 +21,7 @@ import { PluginParameterError, type TraitPlugin, type TraitPluginFactory } from 
 export interface CompiledTrait {
   readonly name: string;
   readonly type: TraitTypeName;
-  /** The raw value (§3.3 steps 1–2): first non-null match, or the plugin's result. */
+  /** The raw value (§3.3 steps 1–2): first non-null match (non-empty unless text), or the plugin's result. */
   readonly extract: (body: Record<string, unknown>) => unknown;
   readonly convert: Converter;
   /** Named message_id/event_type/timestamp: converted (a bad value still fails) but the envelope wins. */
@@ -106,12 +106,12 @@ function compileTrait(
 
   const path = compileFields(trait['fields'], [...at, 'fields'], fail);
   const plugin = trait['plugin'] === undefined ? null : buildPlugin(trait['plugin'], [...at, 'plugin'], plugins, fail);
-  const first = path.first;
   const all = path.all;
   return {
     name,
     type: type as TraitTypeName,
-    extract: plugin ? (body) => plugin.traitValue(all(body)) : first,
+    // "" converts only to text: other types take the next alternative of a union (jsonpath.ts).
+    extract: plugin ? (body) => plugin.traitValue(all(body)) : type === 'text' ? path.first : path.firstNonEmpty,
     convert: CONVERTERS[type as TraitTypeName],
     shadowedByEnvelope: ENVELOPE_KEYS.has(name),
   };

@@ -31,6 +31,7 @@ import {
   type CompiledTrait,
 } from './definitions.js';
 import { BUILTIN_PLUGINS, type TraitPluginFactory } from './plugins.js';
+import { guardAmbiguity, isExactParseSignal } from './python-json.js';
 import { pyTruthy } from './python.js';
 
 export interface DistillerOptions {
@@ -71,8 +72,22 @@ export class Distiller {
    * Returns null when no definition matches (dropped). Throws PoisonMessageError when the
    * notification can never be distilled: missing or non-string event_type/message_id, a bad
    * timestamp, a trait value that does not convert.
+   *
+   * `notification` is a decoded body (amqp/oslo.ts) or any plain JSON object. For a body that
+   * JSON.parse read, a trait that depends on how a number was written (str() of `1.0`, int() of
+   * a number beyond 2^53) makes the whole notification be distilled again from the exact parse
+   * (python-json.ts), so the result is always what the exact values give.
    */
   distill(notification: Record<string, unknown>, now: DateTime): Event | null {
+    try {
+      return guardAmbiguity(notification, (exact) => this.distillExact(exact as Record<string, unknown>, now));
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new PoisonMessageError(`body is not JSON as Python reads it: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  private distillExact(notification: Record<string, unknown>, now: DateTime): Event | null {
     const eventType = envelopeString(notification, 'event_type');
     const messageId = envelopeString(notification, 'message_id');
     const definition = this.definitionFor(eventType);
@@ -137,6 +152,7 @@ function traitValue(trait: CompiledTrait, body: Record<string, unknown>, eventTy
 
 /** Conversion failures explain themselves; anything else (a custom plugin's bug) is kept as the cause. */
 function poison(err: unknown, context: string): PoisonMessageError {
+  if (isExactParseSignal(err)) throw err;
   const error = toError(err);
   const reason = error instanceof ConversionError ? error.message : `unexpected ${error.name}: ${error.message}`;
   return new PoisonMessageError(`${context}: ${reason}`, { cause: err });

@@ -15,13 +15,37 @@
  *   primary := name (',' name)* | '*' | '$' | '(' path ')' | '[' bracket ']'
  *   bracket := number | '*' | name (',' name)*
  *
- * jsonpath-rw features outside the subset the spec requires are rejected with a clear message
- * rather than half-supported: `where` filters, `&` (never implemented upstream), slices other
- * than `[*]`, and the `this`/`parent` named operators.
+ * Two extensions of jsonpath-rw-ext, the dialect Ceilometer's event_definitions.yaml is written
+ * in (its shipped file uses both, and nothing else beyond jsonpath-rw):
+ *
+ *   primary += '`split(c, segment, max_split)`'    c one character, segment ≥ 0, max_split ≥ -1
+ *   bracket += '?' filter ('&' filter)*
+ *   filter  := path [ op value ]   op = == | = | != | < | <= | > | >=;  value = name | int | float
+ *
+ * Inside a filter `@` is the element itself (`[?@.key=a]` is `[?key=a]`).
+ *
+ * jsonpath-rw features outside that subset are rejected with a clear message rather than
+ * half-supported: `where` filters, `&` between paths (never implemented upstream), slices other
+ * than `[*]`, other named operators (`this`, `parent`, jsonpath-rw-ext's `len`, `sub`, `sorted`)
+ * and jsonpath-rw-ext's arithmetic and sorting.
  */
+
+/** A filter's right-hand side: an int literal compares int(value) (jsonpath-rw-ext), the others compare the value. */
+export type FilterValue = { readonly kind: 'int'; readonly value: bigint } | { readonly kind: 'float'; readonly value: number } | { readonly kind: 'string'; readonly value: string };
+export type FilterOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
+
+export interface FilterExpression {
+  readonly target: PathNode;
+  /** null: the element matches when `target` finds anything in it. */
+  readonly op: FilterOp | null;
+  readonly value: FilterValue | null;
+}
 
 export type PathNode =
   | { readonly kind: 'root' }
+  | { readonly kind: 'this' }
+  | { readonly kind: 'filter'; readonly expressions: readonly FilterExpression[] }
+  | { readonly kind: 'split'; readonly separator: string; readonly segment: number; readonly maxSplit: number }
   | { readonly kind: 'fields'; readonly names: readonly string[] }
   | { readonly kind: 'wildcard' }
   | { readonly kind: 'index'; readonly index: number }
@@ -35,7 +59,27 @@ export class JsonPathSyntaxError extends Error {
   }
 }
 
-type TokenType = 'name' | 'number' | 'where' | 'named' | '..' | '.' | '*' | '[' | ']' | '(' | ')' | '$' | ',' | ':' | '|' | '&' | 'end';
+type TokenType =
+  | 'name'
+  | 'number'
+  | 'float'
+  | 'op'
+  | 'where'
+  | 'named'
+  | '..'
+  | '.'
+  | '*'
+  | '['
+  | ']'
+  | '('
+  | ')'
+  | '$'
+  | ','
+  | ':'
+  | '|'
+  | '&'
+  | '?'
+  | 'end';
 
 interface Token {
   readonly type: TokenType;
@@ -44,10 +88,14 @@ interface Token {
 }
 
 const BINARY_PRECEDENCE: Partial<Record<TokenType, number>> = { '..': 1, '.': 2, '|': 3, '&': 4, where: 5 };
-const PUNCTUATION = new Set<string>(['*', '[', ']', '(', ')', '$', ',', ':', '|', '&']);
+const PUNCTUATION = new Set<string>(['*', '[', ']', '(', ')', '$', ',', ':', '|', '&', '?']);
 const NAME = /[A-Za-z_@][A-Za-z0-9_@-]*/y;
 const NUMBER = /-?[0-9]+/y;
+const FLOAT = /-?[0-9]+\.[0-9]+/y;
+const COMPARISON = /==?|<=|>=|!=|<|>/y;
 const NAMED_OPERATOR = /`[^`]*`/y;
+// jsonpath-rw-ext's split(): one separator character, a segment, a split limit (-1: none).
+const SPLIT = /^split\((.),\s+([0-9]+),\s+([0-9]+|-1)\)$/;
 
 export function parseJsonPath(text: string): PathNode {
   return new Parser(text).parse();
@@ -56,6 +104,8 @@ export function parseJsonPath(text: string): PathNode {
 class Parser {
   private readonly tokens: Token[];
   private pos = 0;
+  /** > 0 while parsing a filter's paths: `&` ends a path and `@` is the element. */
+  private inFilter = 0;
 
   constructor(private readonly text: string) {
     this.tokens = tokenize(text);
@@ -73,6 +123,7 @@ class Parser {
       const op = this.peek();
       const precedence = BINARY_PRECEDENCE[op.type];
       if (precedence === undefined || precedence < minPrecedence) return left;
+      if (op.type === '&' && this.inFilter > 0) return left;
       if (op.type === 'where') throw this.unsupported(op, '`where` filters are not supported (quote a key named where)');
       if (op.type === '&') throw this.unsupported(op, '`&` intersections are not supported');
       this.pos++;
@@ -95,7 +146,7 @@ class Parser {
     const token = this.next();
     switch (token.type) {
       case 'name':
-        return this.fields(token);
+        return this.inFilter > 0 && token.text === '@' ? { kind: 'this' } : this.fields(token);
       case '*':
         return { kind: 'wildcard' };
       case '$':
@@ -107,8 +158,11 @@ class Parser {
       }
       case '[':
         return this.bracket();
-      case 'named':
-        throw this.unsupported(token, `named operator ${token.text} is not supported`);
+      case 'named': {
+        const split = SPLIT.exec(token.text.slice(1, -1));
+        if (!split) throw this.unsupported(token, `named operator ${token.text} is not supported (only \`split(c, segment, max_split)\`)`);
+        return { kind: 'split', separator: split[1]!, segment: Number(split[2]), maxSplit: Number(split[3]) };
+      }
       default:
         throw this.unexpected(token);
     }
@@ -121,10 +175,40 @@ class Parser {
     if (token.type === 'number' && this.peek().type !== ':') node = { kind: 'index', index: Number(token.text) };
     else if (token.type === '*') node = { kind: 'every' };
     else if (token.type === 'name') node = this.fields(token);
+    else if (token.type === '?') node = this.filter();
     else if (token.type === ':' || token.type === 'number') throw this.unsupported(token, 'slices other than [*] are not supported');
     else throw this.unexpected(token);
     this.expect(']');
     return node;
+  }
+
+  /** After '[?': filter expressions joined by '&'. */
+  private filter(): PathNode {
+    const expressions: FilterExpression[] = [];
+    this.inFilter++;
+    for (;;) {
+      const target = this.path(0);
+      let op: FilterOp | null = null;
+      let value: FilterValue | null = null;
+      if (this.peek().type === 'op') {
+        const text = this.next().text;
+        op = text === '=' ? '==' : (text as FilterOp);
+        value = this.filterValue();
+      }
+      expressions.push({ target, op, value });
+      if (this.peek().type !== '&') break;
+      this.pos++;
+    }
+    this.inFilter--;
+    return { kind: 'filter', expressions };
+  }
+
+  private filterValue(): FilterValue {
+    const token = this.next();
+    if (token.type === 'name') return { kind: 'string', value: token.text };
+    if (token.type === 'number') return { kind: 'int', value: BigInt(token.text) };
+    if (token.type === 'float') return { kind: 'float', value: Number(token.text) };
+    throw this.unexpected(token);
   }
 
   private fields(first: Token): PathNode {
@@ -186,6 +270,14 @@ function tokenize(text: string): Token[] {
     } else if (PUNCTUATION.has(ch)) {
       tokens.push({ type: ch as TokenType, text: ch, at });
       i++;
+    } else if (sticky(COMPARISON) !== undefined) {
+      const op = sticky(COMPARISON)!;
+      tokens.push({ type: 'op', text: op, at });
+      i += op.length;
+    } else if (tokens.at(-1)?.type === 'op' && sticky(FLOAT) !== undefined) {
+      const float = sticky(FLOAT)!;
+      tokens.push({ type: 'float', text: float, at });
+      i += float.length;
     } else {
       const name = sticky(NAME);
       const number = name === undefined ? sticky(NUMBER) : undefined;

@@ -14,9 +14,16 @@
  *  - bitfield: `initial_bitfield` (default 0) OR 2**bit for each of `flags: [{path, bit, value?}]`
  *    whose path is among the matches' path strings and, when `value` is given, whose match
  *    equals it (Python ==). Always yields a number (a bigint, so any bit is exact).
+ *
+ * And Ceilometer's (ceilometer/event/trait_plugins.py), for definitions written for it:
+ *  - timedelta: no parameters; exactly two matches, both date strings (iso8601.ts) → the
+ *    absolute difference in seconds, a float with µs precision (`[created_at, launched_at]`
+ *    → seconds to boot). Any other number of matches, or a value that is not a date → no trait
+ *    (Ceilometer logged a warning and returned None).
  */
+import { parseIso8601 } from './iso8601.js';
 import type { TraitMatch } from './jsonpath.js';
-import { pyEquals, pyStr } from './python.js';
+import { pyEquals, pySplit, pyStr } from './python.js';
 
 export type { TraitMatch } from './jsonpath.js';
 
@@ -42,6 +49,7 @@ export class PluginParameterError extends Error {
 export const BUILTIN_PLUGINS: Readonly<Record<string, TraitPluginFactory>> = {
   split: splitPlugin,
   bitfield: bitfieldPlugin,
+  timedelta: timedeltaPlugin,
 };
 
 function splitPlugin(parameters: Readonly<Record<string, unknown>>): TraitPlugin {
@@ -60,19 +68,6 @@ function splitPlugin(parameters: Readonly<Record<string, unknown>>): TraitPlugin
       return parts[segment < 0 ? parts.length + segment : segment] ?? null;
     },
   };
-}
-
-/** Python `str.split(separator, maxsplit)`; a negative or null maxsplit means no limit. */
-function pySplit(text: string, separator: string, maxSplit: number | null): string[] {
-  if (maxSplit === null || maxSplit < 0) return text.split(separator);
-  const parts: string[] = [];
-  let start = 0;
-  for (let found = text.indexOf(separator); found >= 0 && parts.length < maxSplit; found = text.indexOf(separator, start)) {
-    parts.push(text.slice(start, found));
-    start = found + separator.length;
-  }
-  parts.push(text.slice(start));
-  return parts;
 }
 
 interface Flag {
@@ -114,10 +109,31 @@ function bitfieldPlugin(parameters: Readonly<Record<string, unknown>>): TraitPlu
   };
 }
 
+function timedeltaPlugin(parameters: Readonly<Record<string, unknown>>): TraitPlugin {
+  rejectUnknown(parameters, [], '');
+  return {
+    traitValue(matches) {
+      if (matches.length !== 2) return null;
+      const [start, end] = matches.map(([, value]) => (typeof value === 'string' ? parseDate(value) : null));
+      if (!start || !end) return null;
+      return Math.abs(end.diffMicros(start)) / 1e6;
+    },
+  };
+}
+
+function parseDate(text: string): ReturnType<typeof parseIso8601> | null {
+  try {
+    return parseIso8601(text);
+  } catch {
+    return null;
+  }
+}
+
 function rejectUnknown(parameters: Readonly<Record<string, unknown>>, known: readonly string[], prefix: string): void {
   for (const name of Object.keys(parameters)) {
     if (!known.includes(name)) {
-      throw new PluginParameterError(`${prefix}${name}`, `unknown parameter (expected one of ${known.join(', ')})`);
+      const expected = known.length === 0 ? 'this plugin takes none' : `expected one of ${known.join(', ')}`;
+      throw new PluginParameterError(`${prefix}${name}`, `unknown parameter (${expected})`);
     }
   }
 }

@@ -3,17 +3,21 @@
  * truthiness and `==`.
  *
  * A `text` trait whose value is not a string is stored as Python `str(value)` (spec §3.3 step 4,
- * golden README "Values"): `True`, `12`, `3.7`, `1e-07`, `-0.0`, `['a', 'b']`, `{'k': 'v', 'n': 1}`.
- * The split plugin applies the same str() before splitting. We render like Python 3, as the
- * golden files were produced, so stored text matches upstream wherever upstream did not crash.
+ * golden README "Values"): `True`, `12`, `3.7`, `1.0`, `1e-07`, `-0.0`, `['a', 'b']`,
+ * `{'k': 'v', 'n': 1}`. The split plugin applies the same str() before splitting. We render like
+ * Python 3, as the golden files were produced, so stored text matches upstream wherever upstream
+ * did not crash.
  *
- * One limit is inherent to JSON.parse: `1.0` and `1` are the same JS number. A number that is a
- * safe integer is rendered as a Python int (`1`); anything else uses Python's float repr.
- * Likewise JS orders integer-like object keys first, so a dict's rendering can differ in order.
+ * Numbers are read as python-json.ts makes them: a number is an int when it is a safe integer
+ * other than -0, else a float; bigint is an int; PyFloat is a float with a whole value. On a body
+ * parsed by JSON.parse (loadsFast) a whole number may have been written `1.0`, so rendering one
+ * calls requireExact() and the distiller starts again on the exact parse.
+ * JS orders integer-like object keys first, so a dict's rendering can differ in order.
  *
  * Also here: Python's whitespace set (int()/float() strip it), truthiness (the envelope timestamp
  * rule) and equality (the bitfield plugin compares a match with a flag's YAML `value`).
  */
+import { PyFloat, requireExact } from './python-json.js';
 
 /** Python 3 `str(value)` of a JSON value (plus bigint, which plugins may return). */
 export function pyStr(value: unknown): string {
@@ -30,11 +34,13 @@ export function pyRepr(value: unknown): string {
     case 'bigint':
       return value.toString();
     case 'number':
+      if (Number.isInteger(value)) requireExact(); // `1` or `1.0`? `-0` or `-0.0`? rounded beyond 2^53?
       return Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : floatRepr(value);
     case 'undefined':
       return 'None';
     case 'object':
       if (value === null) return 'None';
+      if (value instanceof PyFloat) return floatRepr(value.value);
       if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
       return `{${Object.entries(value)
         .map(([k, v]) => `${stringRepr(k)}: ${pyRepr(v)}`)
@@ -100,9 +106,23 @@ export function pyStrip(s: string): string {
   return s.replace(PY_STRIP, '');
 }
 
+/** Python `str.split(separator, maxsplit)`; a negative or null maxsplit means no limit. */
+export function pySplit(text: string, separator: string, maxSplit: number | null): string[] {
+  if (maxSplit === null || maxSplit < 0) return text.split(separator);
+  const parts: string[] = [];
+  let start = 0;
+  for (let found = text.indexOf(separator); found >= 0 && parts.length < maxSplit; found = text.indexOf(separator, start)) {
+    parts.push(text.slice(start, found));
+    start = found + separator.length;
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
 /** Python truthiness of a JSON value. */
 export function pyTruthy(value: unknown): boolean {
   if (value === null || value === undefined) return false;
+  if (value instanceof PyFloat) return value.value !== 0;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object') return Object.keys(value).length > 0;
   if (typeof value === 'number') return value !== 0; // NaN is truthy in Python
@@ -122,9 +142,15 @@ export function pyEquals(a: unknown, b: unknown): boolean {
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && pyEquals(a[k], b[k]));
 }
 
-function numeric(value: unknown): number | bigint | undefined {
+/** The number a JSON/YAML value stands for in Python arithmetic, or undefined if not numeric. */
+export function numeric(value: unknown): number | bigint | undefined {
   if (typeof value === 'boolean') return value ? 1 : 0;
-  return typeof value === 'number' || typeof value === 'bigint' ? value : undefined;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) requireExact(); // maybe a rounded big int
+    return value;
+  }
+  if (typeof value === 'bigint') return value;
+  return value instanceof PyFloat ? value.value : undefined;
 }
 
 function numbersEqual(x: number | bigint, y: number | bigint): boolean {
