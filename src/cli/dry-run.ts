@@ -11,7 +11,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
-import { decodeNotification } from '../shared/amqp/oslo.js';
+import { decodeNotification, type BodyProperties } from '../shared/amqp/oslo.js';
 import type { Distiller } from '../shared/distiller/index.js';
 import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
@@ -19,9 +19,6 @@ import { prepareEvent } from '../shared/store/batch.js';
 import { addEvent, countersFor, type OpenStream, type StreamCounters } from '../shared/store/streams.js';
 import { DateTime } from '../shared/time.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
-
-/** The AMQP properties a body may need to be read (content encoding, the oslo `compression` header). */
-type BodyProperties = { readonly contentEncoding?: string; readonly headers?: Readonly<Record<string, unknown>> };
 
 export interface TriggerReport {
   readonly trigger: string;

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
-import { decodeNotification, type Notification } from '../shared/amqp/oslo.js';
+import { decodeNotification, type BodyProperties, type Notification } from '../shared/amqp/oslo.js';
 import { backoffMs, sleep } from '../shared/backoff.js';
 import { classifyDbError, describeDbError, type DbErrorClass } from '../shared/db/errors.js';
 import { withTransaction } from '../shared/db/sql.js';
@@ -50,7 +50,7 @@ export interface RawMessage {
   readonly body: Buffer;
   readonly queue: string;
   /** The AMQP properties the body may need to be read (content encoding, headers). */
-  readonly properties?: { readonly contentEncoding?: string | undefined; readonly headers?: Readonly<Record<string, unknown>> | undefined } | undefined;
+  readonly properties?: BodyProperties | undefined;
 }
 
 export type Prepared = { readonly raw: RawMessage } & (
