@@ -14,11 +14,11 @@ import type { Logger } from 'pino';
 import { decodeNotification } from '../shared/amqp/oslo.js';
 import { retryTransient } from '../shared/db/retry.js';
 import { withTransaction } from '../shared/db/sql.js';
-import { isValidForStorage, type Distiller } from '../shared/distiller/index.js';
+import type { Distiller } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/store/batch.js';
-import { EventTypeIds } from '../shared/store/events.js';
+import { assertStorable, EventTypeIds } from '../shared/store/events.js';
 import { deleteQuarantined, getQuarantined, updateQuarantineReason } from '../shared/store/quarantine-queries.js';
 import { DateTime } from '../shared/time.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
@@ -39,8 +39,6 @@ export interface ReplayContext {
   readonly eventTimeClock: boolean;
 }
 
-/** The yagi-worker's limits on identifiers (ingest.ts MAX_ID_CHARS). */
-const MAX_ID_CHARS = 255;
 const REPLAY_RETRY_MS = 10_000;
 
 /** Replays each id in turn (each in its own transaction). */
@@ -98,8 +96,6 @@ async function replayOne(ctx: ReplayContext, id: number): Promise<ReplayOutcome>
 function distillForStorage(distiller: Distiller, notification: Record<string, unknown>): Event {
   const event = distiller.distill(notification, DateTime.now());
   if (event === null) throw new PoisonMessageError(`no event definition matches event_type ${JSON.stringify(notification['event_type'])}; it would be dropped`);
-  if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
-  if (event.messageId.length > MAX_ID_CHARS) throw new PoisonMessageError(`message_id longer than ${MAX_ID_CHARS} characters`);
-  if (event.eventType.length > MAX_ID_CHARS) throw new PoisonMessageError(`event_type longer than ${MAX_ID_CHARS} characters`);
+  assertStorable(event);
   return event;
 }

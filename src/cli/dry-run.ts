@@ -13,9 +13,9 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { decodeNotification, type BodyProperties } from '../shared/amqp/oslo.js';
 import type { Distiller } from '../shared/distiller/index.js';
-import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import { prepareEvent } from '../shared/store/batch.js';
+import { assertStorable } from '../shared/store/events.js';
 import { addEvent, countersFor, type OpenStream, type StreamCounters } from '../shared/store/streams.js';
 import { DateTime } from '../shared/time.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
@@ -103,7 +103,7 @@ export async function dryRun(lines: AsyncIterable<string>, distiller: Distiller,
         unmatched.set(type, (unmatched.get(type) ?? 0) + 1);
         continue;
       }
-      if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
+      assertStorable(event);
       events++;
       end = end === null || event.timestamp.isAfter(end) ? event.timestamp : end;
       const t = types.get(event.eventType) ?? { events: 0, traits: new Set<string>() };

@@ -26,12 +26,11 @@ import { decodeNotification, type BodyProperties, type Notification } from '../s
 import { backoffMs, sleep } from '../shared/backoff.js';
 import { classifyDbError, describeDbError, type DbErrorClass } from '../shared/db/errors.js';
 import { withTransaction } from '../shared/db/sql.js';
-import { isValidForStorage } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { fileStoredEvents, insertPreparedEvents, prepareEvent, recordCounters, type PreparedEvent } from '../shared/store/batch.js';
 import { probeWrites } from '../shared/store/canary.js';
-import { EventTypeIds } from '../shared/store/events.js';
+import { assertStorable, EventTypeIds } from '../shared/store/events.js';
 import { newestEvent, recordCellBatch } from '../shared/store/ingest-cells.js';
 import { insertQuarantine, type QuarantineEntry } from '../shared/store/quarantine.js';
 import type { DateTime } from '../shared/time.js';
@@ -83,7 +82,6 @@ export interface IngestHealth {
   lockRetries: number;
 }
 
-const MAX_ID_CHARS = 255;
 const CUT_BODY_BYTES = 64 * 1024;
 const ALERT_EVERY_MS = 30_000;
 /** Messages remembered for their failure counts. */
@@ -128,9 +126,7 @@ export class Ingestor {
       notification = decodeNotification(raw.body, raw.properties);
       const event = this.distiller.distill(notification, this.options.clock.current());
       if (event === null) return { kind: 'unmatched', eventType: String(notification['event_type']), raw };
-      if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
-      checkIdentifier('message_id', event.messageId);
-      checkIdentifier('event_type', event.eventType);
+      assertStorable(event);
       return { kind: 'event', prepared: prepareEvent(this.triggerList, event, this.options.clock.forEvent(event)), raw };
     } catch (err) {
       const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
@@ -287,16 +283,6 @@ export class Ingestor {
     if (this.failures.size >= MAX_TRACKED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
     this.failures.set(key, failures);
   }
-}
-
-/**
- * message_id and event_type are stored as their exact UTF-8 bytes (migrations/0003): one that
- * is not valid Unicode (an unpaired surrogate from a `\ud800` escape) has no exact bytes and
- * would collide with others, so it is the message's fault; so is one over 255 characters.
- */
-function checkIdentifier(what: string, value: string): void {
-  if (value.length > MAX_ID_CHARS) throw new PoisonMessageError(`${what} longer than ${MAX_ID_CHARS} characters`);
-  if (!value.isWellFormed()) throw new PoisonMessageError(`${what} is not valid Unicode (an unpaired surrogate), so it cannot be stored exactly`);
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {

@@ -10,6 +10,8 @@
 import type { SqlValue } from 'mysql2';
 import type { Pool } from 'mysql2/promise';
 import { traitTypeOf, TraitTypeCode, type Event, type TraitValue } from '../event.js';
+import { isValidForStorage } from '../distiller/index.js';
+import { PoisonMessageError } from '../errors.js';
 import { DateTime } from '../time.js';
 import { encodeTraits } from './trait-codec.js';
 import { insertRows, type Queryable } from '../db/sql.js';
@@ -108,4 +110,23 @@ function typeIdOf(typeIds: ReadonlyMap<string, number>, eventType: string): numb
   const id = typeIds.get(eventType);
   if (id === undefined) throw new Error(`event type "${eventType}" was not resolved before insert`);
   return id;
+}
+
+const MAX_ID_CHARS = 255;
+
+/**
+ * Whether an event can be stored exactly, as ingest, quarantine replays and dry runs check it
+ * before storing; throws PoisonMessageError saying why not: no traits (winchester stores no
+ * event without traits), or a message_id or event_type over 255 characters or not valid
+ * Unicode (an unpaired surrogate from a `\ud800` escape has no exact bytes: migrations/0003).
+ */
+export function assertStorable(event: Event): void {
+  if (!isValidForStorage(event)) throw new PoisonMessageError('the matching definition yields no traits (winchester stores no event without traits)');
+  checkIdentifier('message_id', event.messageId);
+  checkIdentifier('event_type', event.eventType);
+}
+
+function checkIdentifier(what: string, value: string): void {
+  if (value.length > MAX_ID_CHARS) throw new PoisonMessageError(`${what} longer than ${MAX_ID_CHARS} characters`);
+  if (!value.isWellFormed()) throw new PoisonMessageError(`${what} is not valid Unicode (an unpaired surrogate), so it cannot be stored exactly`);
 }
