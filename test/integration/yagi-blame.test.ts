@@ -217,7 +217,7 @@ describe('blame', () => {
       await eventually(() => count(c.db.pool, 'SELECT COUNT(*) AS n FROM quarantine'), (n) => n === 1, 30_000);
       const [rows] = await c.db.pool.query('SELECT message_id, reason FROM quarantine');
       expect(rows).toEqual([{ message_id: 'refused', reason: expect.stringMatching(/^failed 3 times alone while the database accepted other writes: .*refused by a trigger/) as unknown }]);
-      expect(await count(c.db.pool, 'SELECT COUNT(*) AS n FROM event')).toBe(2);
+      await eventually(() => count(c.db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n === 2);
       await eventually(() => queueDepth(c.queue), (n) => n === 0);
     } finally {
       worker.kill('SIGKILL');

@@ -114,7 +114,10 @@ function compileTrigger(raw: unknown, index: number, source: string, options: Lo
 function fingerprint(raw: unknown): string {
   const canonical = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(canonical) : v !== null && typeof v === 'object' && !(v instanceof Date) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
-  return createHash('sha256').update(JSON.stringify(canonical(raw))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(raw), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function compilePipeline(raw: unknown, path: ConfigPath, options: LoadTriggerOptions): string | null {
