@@ -1,0 +1,254 @@
+/**
+ * Operations on instances (spec §8.1): a notigen template played for one instance of the
+ * simulated region, so that an instance is created once and then rebooted, resized, rebuilt,
+ * snapshotted… and deleted over its life, every notification carrying that instance's identity
+ * (id, tenant, user, names, host) and its current launched_at.
+ *
+ * Each template is classified once (classifyTemplates): creates (`compute.instance.create.start_*`),
+ * deletes (any template with a `compute.instance.delete.start`, so resize.confirm.start_12,
+ * which confirms and then deletes, is one), eod_exists, and updates (the rest). For each one we
+ * find the placeholder of payload.instance_id and the DT placeholders of the launched_at the
+ * instance had before the operation, so both can be set to the instance's own values.
+ *
+ * Two corrections to what the captured templates say, so that the traffic is what Nova sends:
+ *  - `compute.instance.exists.verified` is dropped: it is StackTach v2's verifier output,
+ *    captured alongside Nova's notifications (upstream's pump_from_stv2 skipped it too);
+ *  - `payload.audit_period_beginning` is the start of the UTC day of the notification, as Nova
+ *    sets it (daily audit period, current period). The templates keep the midnight of the day
+ *    they were captured on as an offset from the operation's start, which after instantiation
+ *    at another time of day is not a midnight, and would file mid-operation `.exists` into the
+ *    wrong day's stream.
+ */
+import type { Notification } from '../shared/amqp/oslo.js';
+import { DateTime } from '../shared/time.js';
+import { instantiate, namedValue, uuid4, type Random, type Template } from './templates.js';
+
+export type OperationKind = 'create' | 'update' | 'delete';
+
+export interface OperationTemplate {
+  readonly template: Template;
+  readonly kind: OperationKind;
+  /** Placeholder of payload.instance_id, e.g. `UUID_1`. */
+  readonly instanceIdKey: string;
+  /** DT placeholders holding the launched_at the instance had when the operation started. */
+  readonly launchedAtKeys: readonly string[];
+  /** Offset of the earliest timestamp, µs: the operation starts when it is scheduled. */
+  readonly firstOffsetMicros: number;
+  /** A create whose last instance payload has a launched_at: the instance ends up running. */
+  readonly launches: boolean;
+}
+
+export interface TemplateSet {
+  readonly creates: readonly OperationTemplate[];
+  readonly updates: readonly OperationTemplate[];
+  readonly deletes: readonly OperationTemplate[];
+  readonly eod: OperationTemplate;
+}
+
+/** The named placeholders that are an instance's identity, the same in all its notifications. */
+export const IDENTITY_KEYS = ['tenant_id', 'user_id', 'display_name', 'host', 'hostname', 'node', 'reservation_id'] as const;
+
+const VERIFIED = 'compute.instance.exists.verified';
+const DT_PLACEHOLDER = /^\[\[\[\[(DT_\d+)\]\]\]\]$/;
+const ANY_PLACEHOLDER = /^\[\[\[\[([A-Za-z0-9_]+)\]\]\]\]$/;
+
+/**
+ * Sorts templates by role. Throws an Error naming the template when one has no
+ * payload.instance_id placeholder, or when there is no eod_exists, create, update or delete
+ * template (the generator needs one of each).
+ */
+export function classifyTemplates(templates: readonly Template[]): TemplateSet {
+  const creates: OperationTemplate[] = [];
+  const updates: OperationTemplate[] = [];
+  const deletes: OperationTemplate[] = [];
+  let eod: OperationTemplate | undefined;
+  for (const template of templates) {
+    const notifications = JSON.parse(template.text) as Notification[];
+    const payloads = notifications.map((n) => n['payload']).filter(isInstancePayload);
+    const idText = payloads.map((p) => p['instance_id']).find((v) => typeof v === 'string');
+    const instanceIdKey = typeof idText === 'string' ? ANY_PLACEHOLDER.exec(idText)?.[1] : undefined;
+    if (instanceIdKey === undefined) throw new Error(`notigen template ${template.name}: no payload.instance_id placeholder`);
+    const offsetOf = (key: string): number => offsetMicros(template.timeMap[`[[[[${key}]]]]`] ?? [0, 0, 0]);
+    const launchedKeys = payloads.map((p) => DT_PLACEHOLDER.exec(String(p['launched_at'] ?? ''))?.[1]);
+    const firstLaunched = launchedKeys.find((k) => k !== undefined);
+    const launchedAtKeys =
+      firstLaunched === undefined ? [] : [...new Set(launchedKeys.filter((k): k is string => k !== undefined && offsetOf(k) === offsetOf(firstLaunched)))];
+    const firstOffsetMicros = Math.min(
+      ...notifications.map((n) => {
+        const key = DT_PLACEHOLDER.exec(String(n['timestamp']))?.[1];
+        return key === undefined ? 0 : offsetOf(key);
+      }),
+    );
+    const eventTypes = notifications.map((n) => n['event_type']);
+    const lastPayload = payloads.at(-1);
+    const kind: OperationKind =
+      template.operation === 'compute.instance.create.start' ? 'create' : eventTypes.includes('compute.instance.delete.start') ? 'delete' : 'update';
+    const info: OperationTemplate = {
+      template,
+      kind,
+      instanceIdKey,
+      launchedAtKeys: kind === 'create' ? [] : launchedAtKeys,
+      firstOffsetMicros,
+      launches: kind === 'create' && typeof lastPayload?.['launched_at'] === 'string' && lastPayload['launched_at'] !== '',
+    };
+    if (template.name === 'eod_exists') eod = info;
+    else if (kind === 'create') creates.push(info);
+    else if (kind === 'delete') deletes.push(info);
+    else updates.push(info);
+  }
+  if (!eod) throw new Error('notigen templates: no eod_exists.json');
+  for (const [what, list] of [['create', creates], ['update', updates], ['delete', deletes]] as const) {
+    if (list.length === 0) throw new Error(`notigen templates: no ${what} template`);
+  }
+  return { creates, updates, deletes, eod };
+}
+
+/** An instance of the simulated region. Mutable: operations update it. */
+export interface Instance {
+  readonly id: string;
+  readonly cell: string;
+  /** IDENTITY_KEYS → value. */
+  readonly identity: Readonly<Record<string, string>>;
+  /** When it was first launched; null while it never was (a failed create): never audited. */
+  launchedAt: DateTime | null;
+  /** launched_at as its notifications carry it now ('' before the first launch). */
+  launchedAtText: string;
+  /** When it is (or will be, once its delete operation gets there) deleted. */
+  deletedAt: DateTime | null;
+  /** deleted_at as its delete notification carries it. */
+  deletedAtText: string;
+  /** A delete operation has been scheduled: no further operations. */
+  deleting: boolean;
+  /** Time of the last notification of its latest operation. */
+  busyUntil: DateTime;
+  /** Its full instance payload before and after its latest operation (before: null for a create). */
+  before: Readonly<Record<string, unknown>> | null;
+  after: Readonly<Record<string, unknown>>;
+}
+
+export interface TimedNotification {
+  readonly time: DateTime;
+  readonly notification: Notification;
+}
+
+/**
+ * Plays the create template `op` at `start` (its first notification's time) for a new instance
+ * of `cell` with a fresh id and identity. The instance is launched if the template ends with a
+ * launched_at (create_23 and create_65 end in building/error: never launched, never audited).
+ */
+export function playCreate(op: OperationTemplate, start: DateTime, random: Random, cell: string): { instance: Instance; notifications: TimedNotification[] } {
+  const id = uuid4(random);
+  const identity: Record<string, string> = {};
+  for (const key of IDENTITY_KEYS) identity[key] = namedValue(key, random)!;
+  const notifications = play(op, start, random, id, identity, {});
+  const after = lastInstancePayload(notifications) ?? {};
+  const launchedText = stringField(after, 'launched_at');
+  const instance: Instance = {
+    id,
+    cell,
+    identity,
+    launchedAt: launchedText === '' ? null : DateTime.parse(launchedText),
+    launchedAtText: launchedText,
+    deletedAt: null,
+    deletedAtText: '',
+    deleting: false,
+    busyUntil: notifications.at(-1)?.time ?? start,
+    before: null,
+    after,
+  };
+  return { instance, notifications };
+}
+
+/**
+ * Plays the update or delete template `op` at `start` on `instance`, with the instance's id,
+ * identity and current launched_at, and updates it: its payloads before and after, a new
+ * launched_at (rebuild, resize, rescue), busyUntil, and for a delete its deletion time (the
+ * last deleted_at sent, else the operation's last notification).
+ */
+export function playOperation(op: OperationTemplate, start: DateTime, random: Random, instance: Instance): TimedNotification[] {
+  const launched: Record<string, string> = {};
+  for (const key of op.launchedAtKeys) launched[key] = instance.launchedAtText;
+  const notifications = play(op, start, random, instance.id, instance.identity, launched);
+  const end = notifications.at(-1)?.time ?? start;
+  instance.before = instance.after;
+  instance.after = lastInstancePayload(notifications) ?? instance.after;
+  const launchedText = stringField(instance.after, 'launched_at');
+  if (launchedText !== '') instance.launchedAtText = launchedText;
+  instance.busyUntil = end;
+  if (op.kind === 'delete') {
+    const deletedText = notifications
+      .map((n) => n.notification['payload'])
+      .filter(isInstancePayload)
+      .map((p) => stringField(p, 'deleted_at'))
+      .findLast((t) => t !== '');
+    instance.deleting = true;
+    instance.deletedAt = deletedText ? DateTime.parse(deletedText) : end;
+    instance.deletedAtText = deletedText ?? end.toString();
+  }
+  return notifications;
+}
+
+function play(op: OperationTemplate, start: DateTime, random: Random, id: string, identity: Readonly<Record<string, string>>, extra: Record<string, string>): TimedNotification[] {
+  const named = { ...identity, ...extra, [op.instanceIdKey]: id };
+  return timed(instantiate(op.template, start.plusMicros(-op.firstOffsetMicros), random, { named }));
+}
+
+function lastInstancePayload(notifications: readonly TimedNotification[]): Record<string, unknown> | undefined {
+  return notifications.map((n) => n.notification['payload']).findLast(isInstancePayload);
+}
+
+/**
+ * The end-of-day `compute.instance.exists` of `instance` for the UTC day that ends at
+ * `midnight`, sent at `at` (after midnight), as Nova's usage audit sends it: the instance's
+ * payload as it was at midnight (its latest operation's outcome if that had finished, else
+ * what it was before), audit_period_beginning/ending = the day's bounds, and, when it was
+ * deleted during the day, state `deleted` with deleted_at/terminated_at.
+ */
+export function endOfDayExists(eod: OperationTemplate, instance: Instance, midnight: DateTime, at: DateTime, random: Random): TimedNotification {
+  const [exists] = instantiate(eod.template, at.plusMicros(-eod.firstOffsetMicros), random, { named: { ...instance.identity, [eod.instanceIdKey]: instance.id } });
+  const payload = exists!['payload'] as Record<string, unknown>;
+  const current = !instance.busyUntil.isAfter(midnight) || instance.before === null ? instance.after : instance.before;
+  for (const key of Object.keys(payload)) {
+    if (key !== 'bandwidth' && key !== 'audit_period_beginning' && key !== 'audit_period_ending' && key in current) payload[key] = current[key];
+  }
+  const deleted = instance.deletedAt !== null && instance.deletedAt.isBefore(midnight);
+  Object.assign(payload, {
+    instance_id: instance.id,
+    launched_at: stringField(current, 'launched_at') || instance.launchedAtText,
+    audit_period_beginning: midnight.plusSeconds(-86_400).toString(),
+    audit_period_ending: midnight.toString(),
+    state_description: '',
+    ...(deleted
+      ? { state: 'deleted', deleted_at: instance.deletedAtText, terminated_at: instance.deletedAtText }
+      : { deleted_at: '', terminated_at: '', state: current['state'] ?? 'active' }),
+  });
+  return { time: at, notification: exists! };
+}
+
+/** Drops StackTach's own events, sets Nova's audit period start, and sorts by time (stable). */
+function timed(notifications: Notification[]): TimedNotification[] {
+  return notifications
+    .filter((n) => n['event_type'] !== VERIFIED)
+    .map((notification) => {
+      const time = DateTime.parse(String(notification['timestamp']));
+      const payload = notification['payload'];
+      if (isInstancePayload(payload) && typeof payload['audit_period_beginning'] === 'string' && payload['audit_period_beginning'] !== '') {
+        payload['audit_period_beginning'] = time.startOfDay().toString();
+      }
+      return { time, notification };
+    })
+    .sort((a, b) => a.time.compare(b.time));
+}
+
+function isInstancePayload(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'instance_id' in value && 'state' in value;
+}
+
+function stringField(payload: Readonly<Record<string, unknown>>, key: string): string {
+  const v = payload[key];
+  return typeof v === 'string' ? v : '';
+}
+
+function offsetMicros([days, seconds, micros]: readonly [number, number, number]): number {
+  return (days * 86_400 + seconds) * 1_000_000 + micros;
+}
