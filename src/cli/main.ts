@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { toError } from '../shared/errors.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerEvents } from './commands/events.js';
+import { registerNotigen } from './commands/notigen.js';
 import { registerQuarantine } from './commands/quarantine.js';
 import { registerStatus } from './commands/status.js';
 import { registerStreams } from './commands/streams.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerQuarantine(program);
   registerStatus(program);
+  registerNotigen(program);
   return program;
 }
 

@@ -109,7 +109,11 @@ export class NotificationGenerator implements IterableIterator<GeneratedNotifica
   private seq = 0;
   private instances: Instance[] = [];
 
+  /** Time of the first operation. */
+  readonly start: DateTime;
+
   constructor(private readonly options: GeneratorOptions) {
+    this.start = options.start;
     const opsPerHour = options.opsPerHour ?? 60;
     if (!(opsPerHour > 0) || !Number.isFinite(opsPerHour)) throw new RangeError(`opsPerHour must be a positive number, got ${opsPerHour}`);
     this.target = options.instances ?? 100;

@@ -30,6 +30,8 @@ export interface OperationTemplate {
   readonly kind: OperationKind;
   /** Placeholder of payload.instance_id, e.g. `UUID_1`. */
   readonly instanceIdKey: string;
+  /** Placeholder of payload.user_id: `user_id`, or `XUUID_1` where the captured id was hex. */
+  readonly userIdKey: string;
   /** DT placeholders holding the launched_at the instance had when the operation started. */
   readonly launchedAtKeys: readonly string[];
   /** Offset of the earliest timestamp, µs: the operation starts when it is scheduled. */
@@ -68,6 +70,8 @@ export function classifyTemplates(templates: readonly Template[]): TemplateSet {
     const idText = payloads.map((p) => p['instance_id']).find((v) => typeof v === 'string');
     const instanceIdKey = typeof idText === 'string' ? ANY_PLACEHOLDER.exec(idText)?.[1] : undefined;
     if (instanceIdKey === undefined) throw new Error(`notigen template ${template.name}: no payload.instance_id placeholder`);
+    const userText = payloads.map((p) => p['user_id']).find((v) => typeof v === 'string');
+    const userIdKey = (typeof userText === 'string' ? ANY_PLACEHOLDER.exec(userText)?.[1] : undefined) ?? 'user_id';
     const offsetOf = (key: string): number => offsetMicros(template.timeMap[`[[[[${key}]]]]`] ?? [0, 0, 0]);
     const launchedKeys = payloads.map((p) => DT_PLACEHOLDER.exec(String(p['launched_at'] ?? ''))?.[1]);
     const firstLaunched = launchedKeys.find((k) => k !== undefined);
@@ -87,6 +91,7 @@ export function classifyTemplates(templates: readonly Template[]): TemplateSet {
       template,
       kind,
       instanceIdKey,
+      userIdKey,
       launchedAtKeys: kind === 'create' ? [] : launchedAtKeys,
       firstOffsetMicros,
       launches: kind === 'create' && typeof lastPayload?.['launched_at'] === 'string' && lastPayload['launched_at'] !== '',
@@ -121,9 +126,20 @@ export interface Instance {
   deleting: boolean;
   /** Time of the last notification of its latest operation. */
   busyUntil: DateTime;
-  /** Its full instance payload before and after its latest operation (before: null for a create). */
-  before: Readonly<Record<string, unknown>> | null;
-  after: Readonly<Record<string, unknown>>;
+  /** Its full instance payload before its latest operation ({} before its create). */
+  settled: Readonly<Record<string, unknown>>;
+  /** The full instance payloads of its latest operation, in time order. */
+  timeline: readonly TimedPayload[];
+}
+
+export interface TimedPayload {
+  readonly time: DateTime;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** The instance's payload as its last notification before `time` had it. */
+export function payloadAt(instance: Instance, time: DateTime): Readonly<Record<string, unknown>> {
+  return instance.timeline.findLast((t) => t.time.isBefore(time))?.payload ?? instance.settled;
 }
 
 export interface TimedNotification {
@@ -141,8 +157,8 @@ export function playCreate(op: OperationTemplate, start: DateTime, random: Rando
   const identity: Record<string, string> = {};
   for (const key of IDENTITY_KEYS) identity[key] = namedValue(key, random)!;
   const notifications = play(op, start, random, id, identity, {});
-  const after = lastInstancePayload(notifications) ?? {};
-  const launchedText = stringField(after, 'launched_at');
+  const timeline = timelineOf(notifications);
+  const launchedText = stringField(timeline.at(-1)?.payload ?? {}, 'launched_at');
   const instance: Instance = {
     id,
     cell,
@@ -153,34 +169,30 @@ export function playCreate(op: OperationTemplate, start: DateTime, random: Rando
     deletedAtText: '',
     deleting: false,
     busyUntil: notifications.at(-1)?.time ?? start,
-    before: null,
-    after,
+    settled: {},
+    timeline,
   };
   return { instance, notifications };
 }
 
 /**
  * Plays the update or delete template `op` at `start` on `instance`, with the instance's id,
- * identity and current launched_at, and updates it: its payloads before and after, a new
- * launched_at (rebuild, resize, rescue), busyUntil, and for a delete its deletion time (the
- * last deleted_at sent, else the operation's last notification).
+ * identity and current launched_at, and updates it: its payloads, a new launched_at (rebuild,
+ * resize, rescue), busyUntil, and for a delete its deletion time (the last deleted_at sent,
+ * else the operation's last notification).
  */
 export function playOperation(op: OperationTemplate, start: DateTime, random: Random, instance: Instance): TimedNotification[] {
   const launched: Record<string, string> = {};
   for (const key of op.launchedAtKeys) launched[key] = instance.launchedAtText;
   const notifications = play(op, start, random, instance.id, instance.identity, launched);
   const end = notifications.at(-1)?.time ?? start;
-  instance.before = instance.after;
-  instance.after = lastInstancePayload(notifications) ?? instance.after;
-  const launchedText = stringField(instance.after, 'launched_at');
+  instance.settled = instance.timeline.at(-1)?.payload ?? instance.settled;
+  instance.timeline = timelineOf(notifications);
+  const launchedText = stringField(instance.timeline.at(-1)?.payload ?? {}, 'launched_at');
   if (launchedText !== '') instance.launchedAtText = launchedText;
   instance.busyUntil = end;
   if (op.kind === 'delete') {
-    const deletedText = notifications
-      .map((n) => n.notification['payload'])
-      .filter(isInstancePayload)
-      .map((p) => stringField(p, 'deleted_at'))
-      .findLast((t) => t !== '');
+    const deletedText = instance.timeline.map((t) => stringField(t.payload, 'deleted_at')).findLast((d) => d !== '');
     instance.deleting = true;
     instance.deletedAt = deletedText ? DateTime.parse(deletedText) : end;
     instance.deletedAtText = deletedText ?? end.toString();
@@ -188,41 +200,45 @@ export function playOperation(op: OperationTemplate, start: DateTime, random: Ra
   return notifications;
 }
 
-function play(op: OperationTemplate, start: DateTime, random: Random, id: string, identity: Readonly<Record<string, string>>, extra: Record<string, string>): TimedNotification[] {
-  const named = { ...identity, ...extra, [op.instanceIdKey]: id };
-  return timed(instantiate(op.template, start.plusMicros(-op.firstOffsetMicros), random, { named }));
-}
-
-function lastInstancePayload(notifications: readonly TimedNotification[]): Record<string, unknown> | undefined {
-  return notifications.map((n) => n.notification['payload']).findLast(isInstancePayload);
-}
-
 /**
  * The end-of-day `compute.instance.exists` of `instance` for the UTC day that ends at
- * `midnight`, sent at `at` (after midnight), as Nova's usage audit sends it: the instance's
- * payload as it was at midnight (its latest operation's outcome if that had finished, else
- * what it was before), audit_period_beginning/ending = the day's bounds, and, when it was
- * deleted during the day, state `deleted` with deleted_at/terminated_at.
+ * `midnight`, sent at `at` (after midnight), as Nova's usage audit sends it: the fields of the
+ * eod_exists template filled from the instance's payload as its last notification before
+ * midnight had it (flavor, image, state, launched_at…: what the usage audit compares),
+ * audit_period_beginning/ending = the day's bounds, and, when it was deleted during the day,
+ * state `deleted` with its deleted_at as terminated_at and deleted_at.
  */
 export function endOfDayExists(eod: OperationTemplate, instance: Instance, midnight: DateTime, at: DateTime, random: Random): TimedNotification {
-  const [exists] = instantiate(eod.template, at.plusMicros(-eod.firstOffsetMicros), random, { named: { ...instance.identity, [eod.instanceIdKey]: instance.id } });
+  const named = { ...instance.identity, [eod.instanceIdKey]: instance.id, [eod.userIdKey]: instance.identity['user_id']! };
+  const [exists] = instantiate(eod.template, at.plusMicros(-eod.firstOffsetMicros), random, { named });
   const payload = exists!['payload'] as Record<string, unknown>;
-  const current = !instance.busyUntil.isAfter(midnight) || instance.before === null ? instance.after : instance.before;
+  const current = payloadAt(instance, midnight);
   for (const key of Object.keys(payload)) {
     if (key !== 'bandwidth' && key !== 'audit_period_beginning' && key !== 'audit_period_ending' && key in current) payload[key] = current[key];
   }
   const deleted = instance.deletedAt !== null && instance.deletedAt.isBefore(midnight);
   Object.assign(payload, {
-    instance_id: instance.id,
     launched_at: stringField(current, 'launched_at') || instance.launchedAtText,
     audit_period_beginning: midnight.plusSeconds(-86_400).toString(),
     audit_period_ending: midnight.toString(),
     state_description: '',
     ...(deleted
       ? { state: 'deleted', deleted_at: instance.deletedAtText, terminated_at: instance.deletedAtText }
-      : { deleted_at: '', terminated_at: '', state: current['state'] ?? 'active' }),
+      : { state: current['state'] ?? 'active', deleted_at: '', terminated_at: '' }),
   });
   return { time: at, notification: exists! };
+}
+
+function play(op: OperationTemplate, start: DateTime, random: Random, id: string, identity: Readonly<Record<string, string>>, extra: Record<string, string>): TimedNotification[] {
+  const named = { ...identity, ...extra, [op.instanceIdKey]: id, [op.userIdKey]: identity['user_id']! };
+  return timed(instantiate(op.template, start.plusMicros(-op.firstOffsetMicros), random, { named }));
+}
+
+function timelineOf(notifications: readonly TimedNotification[]): TimedPayload[] {
+  return notifications.flatMap(({ time, notification }) => {
+    const payload = notification['payload'];
+    return isInstancePayload(payload) ? [{ time, payload }] : [];
+  });
 }
 
 /** Drops StackTach's own events, sets Nova's audit period start, and sorts by time (stable). */

@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Notification } from '../shared/amqp/oslo.js';
 import type { DateTime } from '../shared/time.js';
 
@@ -37,6 +38,13 @@ export function seededRandom(seed: number): Random {
   };
 }
 
+/** The 21 templates upstream's notigen shipped (fixtures/stacktach-upstream/notigen-templates). */
+export const DEFAULT_TEMPLATE_DIR = fileURLToPath(new URL('../../fixtures/stacktach-upstream/notigen-templates/', import.meta.url));
+
+/**
+ * Every `*.json` of `dir`, in file-name order. Throws (ENOENT, JSON SyntaxError) when the
+ * directory or a file cannot be read.
+ */
 export function loadTemplates(dir: string): Template[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
