@@ -42,11 +42,15 @@ export class RateLimiter {
 export async function* inRealTime<T extends { readonly time: DateTime | null }>(source: Iterable<T> | AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T> {
   for await (const item of source) {
     if (signal?.aborted) return;
-    if (item.time !== null) {
-      const waitMs = item.time.diffMicros(DateTime.now()) / 1000;
-      if (waitMs > 0) await sleep(waitMs, signal);
+    // timers may fire a little early: sleep again until the time has really come
+    for (let waitMs = waitFor(item.time); waitMs > 0; waitMs = waitFor(item.time)) {
+      await sleep(Math.ceil(waitMs), signal);
       if (signal?.aborted) return;
     }
     yield item;
   }
+}
+
+function waitFor(time: DateTime | null): number {
+  return time === null ? 0 : time.diffMicros(DateTime.now()) / 1000;
 }

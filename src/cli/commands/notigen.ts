@@ -164,6 +164,9 @@ async function runNotigen(opts: NotigenOptions, given: (option: string) => boole
     parts.push(`seed ${seed}`, `${stats.operations} operations, ${stats.exists} end-of-day exists`, `simulated ${generator.start.toString()} → ${stats.clock.toString()}`);
   }
   process.stdout.write(`${parts.join('; ')}\n`);
+  // Done: an idle keep-alive connection to the time-sync endpoint must not hold the process
+  // for the server's keep-alive timeout (an unref'd timer fires only if something else lingers).
+  setTimeout(() => process.exit(), 200).unref();
   if (failure) throw new CliError(failure.message);
 }
 
