@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeNotification } from '../../src/shared/amqp/oslo.js';
+import { DateTime } from '../../src/shared/time.js';
 import { notigen } from '../helpers/notigen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'notigen-cli-'));
@@ -46,6 +47,25 @@ describe('stv3 notigen --to-file', () => {
     const eod = notifications.filter((n) => n['event_type'] === 'compute.instance.exists' && (n['payload'] as Record<string, unknown>)['audit_period_ending'] === '2015-02-02 00:00:00');
     expect(eod.length).toBeGreaterThanOrEqual(10);
     expect(notifications.at(-1)!['timestamp'] as string < '2015-02-02 00:15:00').toBe(true);
+  });
+});
+
+describe('stv3 notigen --realtime', () => {
+  it('stamps notifications with the wall clock and sends each when its time comes', async () => {
+    const file = join(dir, 'realtime.jsonl');
+    const before = DateTime.now();
+    const t0 = performance.now();
+    // one operation every 0.2 s; a create's first notifications are seconds apart
+    const r = await notigen(['--realtime', '--ops-per-hour', '18000', '--instances', '5', '--count', '30', '--to-file', file]);
+    const elapsedMs = performance.now() - t0;
+    expect(r.code, r.stderr).toBe(0);
+    const times = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => DateTime.parse(String(decodeNotification(l)['timestamp'])));
+    expect(times).toHaveLength(30);
+    expect(times[0]!.isBefore(before)).toBe(false);
+    const spanMs = times.at(-1)!.diffMicros(times[0]!) / 1000;
+    expect(spanMs).toBeGreaterThan(1000);
+    expect(elapsedMs).toBeGreaterThanOrEqual(spanMs);
+    expect(times.at(-1)!.isBefore(DateTime.now())).toBe(true);
   });
 });
 
