@@ -48,7 +48,7 @@ export interface TemplateSet {
 }
 
 /** The named placeholders that are an instance's identity, the same in all its notifications. */
-export const IDENTITY_KEYS = ['tenant_id', 'user_id', 'display_name', 'host', 'hostname', 'node', 'reservation_id'] as const;
+const IDENTITY_KEYS = ['tenant_id', 'user_id', 'display_name', 'host', 'hostname', 'node', 'reservation_id'] as const;
 
 const VERIFIED = 'compute.instance.exists.verified';
 const DT_PLACEHOLDER = /^\[\[\[\[(DT_\d+)\]\]\]\]$/;
@@ -138,7 +138,7 @@ export interface TimedPayload {
 }
 
 /** The instance's payload as its last notification before `time` had it. */
-export function payloadAt(instance: Instance, time: DateTime): Readonly<Record<string, unknown>> {
+function payloadAt(instance: Instance, time: DateTime): Readonly<Record<string, unknown>> {
   return instance.timeline.findLast((t) => t.time.isBefore(time))?.payload ?? instance.settled;
 }
 

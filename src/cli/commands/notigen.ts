@@ -64,6 +64,7 @@ interface NotigenOptions {
   fromFile?: string;
 }
 
+/** Adds `stv3 notigen` to the program (options and behaviour in this file's header and --help). */
 export function registerNotigen(program: Command): void {
   program
     .command('notigen')
@@ -235,9 +236,17 @@ async function* take<T>(source: AsyncIterable<T>, count: number | undefined): As
   }
 }
 
-/** Warnings as plain `notigen: …` lines on stderr. */
+/** Warnings as plain `notigen: <message>[: <error>]` lines on stderr. */
 function stderrLogger(): Logger {
-  return pino({ level: 'warn' }, { write: (line: string) => process.stderr.write(`notigen: ${String((JSON.parse(line) as { msg?: unknown }).msg)}\n`) });
+  return pino(
+    { level: 'warn' },
+    {
+      write: (line: string) => {
+        const { msg, err } = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+        process.stderr.write(`notigen: ${msg ?? ''}${err?.message ? `: ${err.message}` : ''}\n`);
+      },
+    },
+  );
 }
 
 /** A progress bar on a terminal; a plain line every few seconds otherwise. */
