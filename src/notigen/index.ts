@@ -21,4 +21,4 @@ export {
   type PublishProgress,
   type PublishSummary,
 } from './publisher.js';
-export { DEFAULT_TEMPLATE_DIR, generateNotifications, instantiate, loadTemplates, seededRandom, uuid4, type Random, type Template } from './templates.js';
+export { DEFAULT_TEMPLATE_DIR, generateNotifications, instantiate, loadTemplates, seededRandom, type Random, type Template } from './templates.js';

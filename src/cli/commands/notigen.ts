@@ -72,7 +72,7 @@ export function registerNotigen(program: Command): void {
       'realistic Nova notifications from the notigen templates (spec §8.1): instances created, then rebooted, resized, rebuilt… and deleted, ' +
         'with end-of-day compute.instance.exists; published as oslo.messaging 2.0 to the cells’ brokers with publisher confirms, or written to a file',
     )
-    .option('--seed <n>', 'seed of every random choice; the same seed and options (and --start) give byte-identical notifications (default: random, shown in the summary)', integer('--seed', 0))
+    .option('--seed <n>', 'seed of every random choice; the same seed and options (and --start) give byte-identical notifications (default: random, shown in the summary)', integer('--seed', 0, 0xffff_ffff))
     .option('--start <time>', 'fast mode: simulated time of the first operation, UTC, e.g. "2015-02-01 00:00:00" (default: now)', datetime)
     .option('--realtime', 'wall-clock mode: start now and send each notification when its timestamp comes (default: fast mode, a simulated clock as fast as the broker confirms)')
     .option('--ops-per-hour <n>', 'operations (template plays) per hour of simulated time', positive('--ops-per-hour'), 60)
@@ -290,10 +290,12 @@ class ProgressDisplay {
 
 // ---- option parsers: a bad value is a usage error (exit 2) naming the option ----
 
-function integer(option: string, min: number): (text: string) => number {
+function integer(option: string, min: number, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${option} must be an integer ≥ ${min}, got "${text}"`);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${option} must be an integer ≥ ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}, got "${text}"`);
+    }
     return n;
   };
 }
