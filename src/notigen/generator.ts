@@ -15,8 +15,8 @@
  * wanted): a delete with probability (n / instances) × L / 9, n being the launched live
  * instances and L the share of create templates that launch, so that deletes balance the
  * creates that launch when n = `instances`, else an update (reboot, resize, rebuild, rescue,
- * snapshot, power off…). An instance that was never launched (failed create) can only be
- * deleted. The region starts with `instances` running instances, launched up to 30 days
+ * snapshot, power off…). An instance that was never launched (failed create) or is in error
+ * (a failed delete) can only be deleted. The region starts with `instances` running instances, launched up to 30 days
  * before `start` (their creates are not sent: they predate the run).
  *
  * End-of-day `.exists` (Nova's usage audit): at each midnight M, for the day D = [M − 1 day, M),
@@ -187,7 +187,8 @@ export class NotificationGenerator implements IterableIterator<GeneratedNotifica
     }
     const instance = this.pick(idle);
     const launched = live.filter((i) => i.launchedAt !== null).length;
-    const remove = instance.launchedAt === null || this.random() < Math.min(1, (this.deleteShare * launched) / this.target);
+    const broken = instance.launchedAt === null || instance.timeline.at(-1)?.payload['state'] === 'error';
+    const remove = broken || this.random() < Math.min(1, (this.deleteShare * launched) / this.target);
     const op = this.pick(remove ? this.set.deletes : this.set.updates);
     this.schedule(instance.cell, playOperation(op, now, this.random, instance));
     if (remove) {

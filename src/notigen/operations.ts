@@ -5,10 +5,18 @@
  * (id, tenant, user, names, host) and its current launched_at.
  *
  * Each template is classified once (classifyTemplates): creates (`compute.instance.create.start_*`),
- * deletes (any template with a `compute.instance.delete.start`, so resize.confirm.start_12,
- * which confirms and then deletes, is one), eod_exists, and updates (the rest). For each one we
- * find the placeholder of payload.instance_id and the DT placeholders of the launched_at the
- * instance had before the operation, so both can be set to the instance's own values.
+ * deletes (any template with a `compute.instance.delete.end`, so resize.confirm.start_12, which
+ * confirms and then deletes, is one), eod_exists, and updates (the rest). delete.start_7 is an
+ * update: a delete that failed (no delete.end; Nova's wrap_exception sent terminate_instance at
+ * ERROR) and left the instance in `error`, which can then only be deleted. For each template we
+ * find the placeholders of payload.instance_id and user_id and the DT placeholders of the
+ * launched_at the instance had before the operation, so they can be set to the instance's own.
+ *
+ * An instance also keeps its flavor and image from one operation to the next: in each payload
+ * of an operation, a flavor field (instance_type_id, memory_mb…) or image_meta entry that has
+ * the value the template's first payload has takes the instance's value instead, so only what
+ * the operation itself changes (a resize's new flavor, a rebuild's image) changes it. The usage
+ * audit compares these between the `.exists` and the last rebuild/resize/rescue.
  *
  * Two corrections to what the captured templates say, so that the traffic is what Nova sends:
  *  - `compute.instance.exists.verified` is dropped: it is StackTach v2's verifier output,
@@ -36,7 +44,7 @@ export interface OperationTemplate {
   readonly launchedAtKeys: readonly string[];
   /** Offset of the earliest timestamp, µs: the operation starts when it is scheduled. */
   readonly firstOffsetMicros: number;
-  /** A create whose last instance payload has a launched_at: the instance ends up running. */
+  /** A create that ends with `compute.instance.create.end`: the instance ends up launched. */
   readonly launches: boolean;
 }
 
@@ -51,6 +59,7 @@ export interface TemplateSet {
 const IDENTITY_KEYS = ['tenant_id', 'user_id', 'display_name', 'host', 'hostname', 'node', 'reservation_id'] as const;
 
 const VERIFIED = 'compute.instance.exists.verified';
+const CREATE_END = 'compute.instance.create.end';
 const DT_PLACEHOLDER = /^\[\[\[\[(DT_\d+)\]\]\]\]$/;
 const ANY_PLACEHOLDER = /^\[\[\[\[([A-Za-z0-9_]+)\]\]\]\]$/;
 
@@ -84,9 +93,8 @@ export function classifyTemplates(templates: readonly Template[]): TemplateSet {
       }),
     );
     const eventTypes = notifications.map((n) => n['event_type']);
-    const lastPayload = payloads.at(-1);
     const kind: OperationKind =
-      template.operation === 'compute.instance.create.start' ? 'create' : eventTypes.includes('compute.instance.delete.start') ? 'delete' : 'update';
+      template.operation === 'compute.instance.create.start' ? 'create' : eventTypes.includes('compute.instance.delete.end') ? 'delete' : 'update';
     const info: OperationTemplate = {
       template,
       kind,
@@ -94,7 +102,7 @@ export function classifyTemplates(templates: readonly Template[]): TemplateSet {
       userIdKey,
       launchedAtKeys: kind === 'create' ? [] : launchedAtKeys,
       firstOffsetMicros,
-      launches: kind === 'create' && typeof lastPayload?.['launched_at'] === 'string' && lastPayload['launched_at'] !== '',
+      launches: kind === 'create' && eventTypes.includes(CREATE_END),
     };
     if (template.name === 'eod_exists') eod = info;
     else if (kind === 'create') creates.push(info);
@@ -149,8 +157,10 @@ export interface TimedNotification {
 
 /**
  * Plays the create template `op` at `start` (its first notification's time) for a new instance
- * of `cell` with a fresh id and identity. The instance is launched if the template ends with a
- * launched_at (create_23 and create_65 end in building/error: never launched, never audited).
+ * of `cell` with a fresh id and identity. The instance is launched if the create ends with a
+ * create.end: at the launched_at that carries, or at the create.end's time when it carries none
+ * (create_23 was captured that way, with state `building`; Nova's database had the launch).
+ * create_65 fails (create.error three times): never launched, never audited, only deleted.
  */
 export function playCreate(op: OperationTemplate, start: DateTime, random: Random, cell: string): { instance: Instance; notifications: TimedNotification[] } {
   const id = uuid4(random);
@@ -158,7 +168,8 @@ export function playCreate(op: OperationTemplate, start: DateTime, random: Rando
   for (const key of IDENTITY_KEYS) identity[key] = namedValue(key, random)!;
   const notifications = play(op, start, random, id, identity, {});
   const timeline = timelineOf(notifications);
-  const launchedText = stringField(timeline.at(-1)?.payload ?? {}, 'launched_at');
+  const createEnd = notifications.findLast((n) => n.notification['event_type'] === CREATE_END);
+  const launchedText = createEnd ? stringField(timeline.at(-1)?.payload ?? {}, 'launched_at') || createEnd.time.toString() : '';
   const instance: Instance = {
     id,
     cell,
@@ -188,6 +199,7 @@ export function playOperation(op: OperationTemplate, start: DateTime, random: Ra
   const end = notifications.at(-1)?.time ?? start;
   instance.settled = instance.timeline.at(-1)?.payload ?? instance.settled;
   instance.timeline = timelineOf(notifications);
+  keepFlavorAndImage(instance.timeline, instance.settled);
   const launchedText = stringField(instance.timeline.at(-1)?.payload ?? {}, 'launched_at');
   if (launchedText !== '') instance.launchedAtText = launchedText;
   instance.busyUntil = end;
@@ -232,6 +244,30 @@ export function endOfDayExists(eod: OperationTemplate, instance: Instance, midni
 function play(op: OperationTemplate, start: DateTime, random: Random, id: string, identity: Readonly<Record<string, string>>, extra: Record<string, string>): TimedNotification[] {
   const named = { ...identity, ...extra, [op.instanceIdKey]: id, [op.userIdKey]: identity['user_id']! };
   return timed(instantiate(op.template, start.plusMicros(-op.firstOffsetMicros), random, { named }));
+}
+
+/** Payload fields of an instance's flavor, kept across operations (see the header). */
+const FLAVOR_KEYS = ['instance_type_id', 'instance_type', 'instance_flavor_id', 'memory_mb', 'vcpus', 'root_gb', 'disk_gb', 'ephemeral_gb', 'os_type', 'architecture'];
+
+/** In every payload, what equals the operation's starting value takes the instance's own value. */
+function keepFlavorAndImage(timeline: readonly TimedPayload[], own: Readonly<Record<string, unknown>>): void {
+  const first = timeline[0]?.payload;
+  if (!first) return;
+  const startValues = new Map(FLAVOR_KEYS.filter((k) => k in first).map((k) => [k, JSON.stringify(first[k])]));
+  const firstMeta = asObject(first['image_meta']);
+  const startMeta = new Map(Object.entries(firstMeta ?? {}).map(([k, v]) => [k, JSON.stringify(v)]));
+  const ownMeta = asObject(own['image_meta']);
+  for (const { payload } of timeline) {
+    const p = payload as Record<string, unknown>;
+    for (const [key, value] of startValues) if (key in p && key in own && JSON.stringify(p[key]) === value) p[key] = own[key];
+    const meta = asObject(p['image_meta']);
+    if (!meta || !ownMeta) continue;
+    for (const key of Object.keys(meta)) if (key in ownMeta && JSON.stringify(meta[key]) === startMeta.get(key)) meta[key] = ownMeta[key];
+  }
+}
+
+function asObject(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 function timelineOf(notifications: readonly TimedNotification[]): TimedPayload[] {

@@ -1,15 +1,18 @@
 /**
  * notigen's generator (spec §8.1): reproducible from the seed, time-ordered, realistic
- * (instances live across operations, with one identity), every notification distills with the
- * sandbox definitions, and the end-of-day `.exists` follow Nova's usage audit — with
- * upstream's two bugs (EOD set reset daily, microseconds read as milliseconds, §10.18) fixed.
+ * (instances live across operations, with one identity, flavor and image), every notification
+ * distills with the sandbox definitions, and the end-of-day `.exists` follow Nova's usage audit
+ * and pass the UsageHandler's checks — with upstream's two bugs (EOD set reset daily,
+ * microseconds read as milliseconds, §10.18) fixed.
  */
 import { describe, expect, it } from 'vitest';
 import type { Notification } from '../../src/shared/amqp/oslo.js';
 import { isValidForStorage } from '../../src/shared/distiller/index.js';
+import type { Event } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
 import { classifyTemplates, createGenerator, instantiate, seededRandom, type GeneratedNotification, type GeneratorOptions } from '../../src/notigen/index.js';
 import { endOfDayExists, playCreate, playOperation } from '../../src/notigen/operations.js';
+import { checkExists } from '../../src/pipeline-worker/handlers/usage-checks.js';
 import { sandboxDistiller, TEMPLATES } from '../helpers/notifications.js';
 
 const START = DateTime.of(2015, 2, 1, 9, 30);
@@ -72,15 +75,16 @@ const NO_INSTANCE_TRAIT = new Set(['scheduler.run_instance.start', 'scheduler.ru
 describe('notigen templates', () => {
   const set = classifyTemplates(TEMPLATES);
 
-  it('are sorted by role: 4 creates (2 of which never launch), 3 deletes (resize.confirm.start_12 ends in a delete), 13 updates', () => {
+  it('are sorted by role: 4 creates (create_65 never launches), 2 deletes (resize.confirm.start_12 ends in one; delete_7 fails), 14 updates', () => {
     expect(set.creates.map((t) => [t.template.name, t.launches])).toEqual([
-      ['compute.instance.create.start_23', false],
+      ['compute.instance.create.start_23', true],
       ['compute.instance.create.start_24', true],
       ['compute.instance.create.start_25', true],
       ['compute.instance.create.start_65', false],
     ]);
-    expect(set.deletes.map((t) => t.template.name)).toEqual(['compute.instance.delete.start_7', 'compute.instance.delete.start_8', 'compute.instance.resize.confirm.start_12']);
-    expect(set.updates).toHaveLength(13);
+    expect(set.deletes.map((t) => t.template.name)).toEqual(['compute.instance.delete.start_8', 'compute.instance.resize.confirm.start_12']);
+    expect(set.updates).toHaveLength(14);
+    expect(set.updates.map((t) => t.template.name)).toContain('compute.instance.delete.start_7');
     expect(set.eod.template.name).toBe('eod_exists');
     expect([...set.creates, ...set.deletes, ...set.updates].every((t) => t.instanceIdKey === 'UUID_1')).toBe(true);
     expect(set.updates.find((t) => t.template.name === 'compute.instance.resize.confirm.start_4')!.launchedAtKeys).toEqual(['DT_0']);
@@ -262,10 +266,41 @@ describe('notigen generator: end-of-day .exists', () => {
     // A quiet region: 2 operations an hour over 60 instances leaves many untouched for days.
     const quiet = run({ count: undefined, end, opsPerHour: 2, instances: 60 });
     const touched = new Set(quiet.filter((g) => !isEod(g.notification) && g.time.isAfter(midnights[0]!)).map((g) => instanceOf(g.notification)));
-    const eodIds = (m: DateTime): string[] => quiet.filter((g) => isEod(g.notification) && payloadOf(g.notification)['audit_period_ending'] === m.toString()).map((g) => instanceOf(g.notification)!);
-    const untouched = eodIds(midnights[0]!).filter((id) => !touched.has(id));
+    const eodOf = (m: DateTime): GeneratedNotification[] => quiet.filter((g) => isEod(g.notification) && payloadOf(g.notification)['audit_period_ending'] === m.toString());
+    const eodIds = (m: DateTime): string[] => eodOf(m).map((g) => instanceOf(g.notification)!);
+    const untouched = eodOf(midnights[0]!)
+      .filter((g) => payloadOf(g.notification)['state'] !== 'deleted')
+      .map((g) => instanceOf(g.notification)!)
+      .filter((id) => !touched.has(id));
     expect(untouched.length).toBeGreaterThan(5);
     expect(eodIds(midnights[2]!)).toEqual(expect.arrayContaining(untouched));
+  });
+
+  it('pass the Nova usage audit (UsageHandler checks U1–U8) in every instance-day stream that gets one', () => {
+    const distiller = sandboxDistiller();
+    const streams = new Map<string, Event[]>();
+    for (const g of out) {
+      const event = distiller.distill(g.notification, g.time);
+      const id = event?.traits['instance_id'];
+      if (!event || typeof id !== 'string' || !event.eventType.startsWith('compute.instance.') || event.eventType.startsWith('compute.instance.exists.')) continue;
+      // the sandbox trigger: one stream per instance and day; an .exists by its audit period
+      const day = event.eventType === 'compute.instance.exists' ? (event.traits['audit_period_beginning'] as DateTime) : event.timestamp;
+      const key = `${id} ${day.startOfDay().toString()}`;
+      streams.set(key, streams.get(key) ?? []).get(key)!.push(event);
+    }
+    let verified = 0;
+    for (const events of streams.values()) {
+      let block: Event[] = [];
+      for (const event of events) {
+        if (event.eventType !== 'compute.instance.exists') block.push(event);
+        else {
+          expect(() => checkExists(block, event, [])).not.toThrow();
+          verified++;
+          block = [];
+        }
+      }
+    }
+    expect(verified).toBeGreaterThan(eod.length);
   });
 
   it('carry the instance’s identity and its payload as of its last notification before midnight (what the usage audit compares)', () => {
