@@ -16,8 +16,9 @@
  * instances and L the share of create templates that launch, so that deletes balance the
  * creates that launch when n = `instances`, else an update (reboot, resize, rebuild, rescue,
  * snapshot, power off…). An instance that was never launched (failed create) or is in error
- * (a failed delete) can only be deleted. The region starts with `instances` running instances, launched up to 30 days
- * before `start` (their creates are not sent: they predate the run).
+ * (a failed delete) can only be deleted. The region starts with `instances` running
+ * instances, launched up to 30 days before `start` (their creates are not sent: they predate
+ * the run).
  *
  * End-of-day `.exists` (Nova's usage audit): at each midnight M, for the day D = [M − 1 day, M),
  * one `compute.instance.exists` per instance in use during D — launched before M and not

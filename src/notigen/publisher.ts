@@ -21,8 +21,9 @@
  *    PERSISTENT_DELIVERY_MODE. On oslo's non-durable queue it makes no difference; on a
  *    durable one the messages survive a broker restart;
  *  - not mandatory (oslo publishes notifications with mandatory=False).
- * One difference: Python's json.dumps puts a space after `,` and `:`; our bodies are compact
- * JSON (same values, fewer bytes).
+ * One difference in the bytes: Python's json.dumps puts a space after `,` and `:` and prints
+ * float fields as floats (rxtx_factor 80.0); our bodies are compact JSON.stringify output (80).
+ * Every consumer here parses JSON, to which the two are the same values.
  *
  * Each cell has its own connection and confirm channel. At most `maxInFlight` messages per
  * cell wait for their confirm; a `false` from publish (the socket buffer is full) waits for
@@ -87,7 +88,11 @@ export interface PublishOptions {
   readonly rate?: number;
   /** Unconfirmed messages per cell before waiting. Default 1000. */
   readonly maxInFlight?: number;
-  /** Time-sync endpoint: the latest confirmed timestamp is posted to `<url>/time` (spec §4.8). */
+  /**
+   * Time-sync endpoint (spec §4.8): the latest confirmed timestamp is posted to `<url>/time` as
+   * the yagi-workers post theirs (EventTimeClock: when it moved 20 s, and at the end; one POST
+   * at a time).
+   */
   readonly timeSync?: string;
   /** Stops taking messages; those published are still waited for, then the summary. */
   readonly signal?: AbortSignal;
