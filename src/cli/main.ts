@@ -9,6 +9,7 @@ import { toError } from '../shared/errors.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerCheck } from './commands/check.js';
 import { registerEvents } from './commands/events.js';
+import { registerNotigen } from './commands/notigen.js';
 import { registerQuarantine } from './commands/quarantine.js';
 import { registerStatus } from './commands/status.js';
 import { registerStreams } from './commands/streams.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerQuarantine(program);
   registerStatus(program);
   registerCheck(program);
+  registerNotigen(program);
   return program;
 }
 

@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Notification } from '../shared/amqp/oslo.js';
 import type { DateTime } from '../shared/time.js';
 
@@ -37,6 +38,13 @@ export function seededRandom(seed: number): Random {
   };
 }
 
+/** The 21 templates upstream's notigen shipped (fixtures/stacktach-upstream/notigen-templates). */
+export const DEFAULT_TEMPLATE_DIR = fileURLToPath(new URL('../../fixtures/stacktach-upstream/notigen-templates/', import.meta.url));
+
+/**
+ * Every `*.json` of `dir`, in file-name order. Throws (ENOENT, JSON SyntaxError) when the
+ * directory or a file cannot be read.
+ */
 export function loadTemplates(dir: string): Template[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
@@ -62,7 +70,7 @@ export function instantiate(
   overrides: { named?: Record<string, string>; payload?: Record<string, unknown> } = {},
 ): Notification[] {
   const values = new Map<string, string>();
-  const host = overrides.named?.['host'] ?? `host-${number6(random)}`;
+  const host = overrides.named?.['host'] ?? namedValue('host', random)!;
   const valueOf = (key: string): string => {
     let v = values.get(key);
     if (v !== undefined) return v;
@@ -78,7 +86,7 @@ export function instantiate(
       if (payload && typeof payload === 'object') Object.assign(payload, overrides.payload);
     }
   }
-  return notifications.sort((a, b) => String(a['timestamp']).localeCompare(String(b['timestamp'])));
+  return notifications.sort((a, b) => compareText(String(a['timestamp']), String(b['timestamp'])));
 }
 
 function generate(key: string, template: Template, now: DateTime, random: Random, host: string): string {
@@ -90,45 +98,56 @@ function generate(key: string, template: Template, now: DateTime, random: Random
   if (key.startsWith('XUUID_')) return uuid4(random).replace(/-/g, '');
   if (key.startsWith('V4_')) return Array.from({ length: 4 }, () => 127 + Math.floor(random() * 127)).join('.');
   if (key.startsWith('V6_')) return Array.from({ length: 8 }, () => Math.floor(random() * 65536).toString(16).padStart(4, '0')).join(':');
-  switch (key) {
-    case 'tenant_id':
-    case 'user_id':
-      return String(number6(random));
-    case 'display_name':
-      return `Instance_${number6(random)}`;
-    case 'host':
-      return host;
-    case 'hostname':
-      return `server-${number6(random)}`;
-    case 'node':
-      return `node-${number6(random)}`;
-    case 'reservation_id':
-      return `res-${number6(random)}`;
-    case 'image_name':
-      return `image-${number6(random)}`;
-    case 'device_name':
-      return `device-${number6(random)}`;
-    case 'publisher_id':
-      return `compute.${host}`;
-    default:
-      throw new Error(`template ${template.name}: unknown placeholder [[[[${key}]]]]`);
-  }
+  if (key === 'host') return host;
+  if (key === 'publisher_id') return `compute.${host}`;
+  const value = namedValue(key, random);
+  if (value === undefined) throw new Error(`template ${template.name}: unknown placeholder [[[[${key}]]]]`);
+  return value;
+}
+
+const NAMED_PREFIX: Readonly<Record<string, string>> = {
+  tenant_id: '',
+  user_id: '',
+  display_name: 'Instance_',
+  host: 'host-',
+  hostname: 'server-',
+  node: 'node-',
+  reservation_id: 'res-',
+  image_name: 'image-',
+  device_name: 'device-',
+};
+
+/**
+ * A fresh value for a named placeholder (tenant_id, user_id, display_name, host, hostname,
+ * node, reservation_id, image_name, device_name): a 6-digit number with the name's prefix;
+ * undefined for any other name. One draw from `random`.
+ */
+export function namedValue(key: string, random: Random): string | undefined {
+  const prefix = NAMED_PREFIX[key];
+  return prefix === undefined ? undefined : `${prefix}${number6(random)}`;
 }
 
 function number6(random: Random): number {
   return 100000 + Math.floor(random() * 899999);
 }
 
+/** A random (version 4, RFC 4122 variant) UUID from four 32-bit draws of `random`. */
 export function uuid4(random: Random): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
-  hex[12] = '4';
-  hex[16] = (8 + Math.floor(random() * 4)).toString(16);
-  const h = hex.join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  let h = '';
+  for (let i = 0; i < 4; i++) h += Math.floor(random() * 0x1_0000_0000).toString(16).padStart(8, '0');
+  const variant = (8 | (parseInt(h[16]!, 16) & 3)).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20)}`;
 }
 
+const PLAIN_JSON_TEXT = /^[\w .:-]*$/;
+
 function escapeJsonString(s: string): string {
-  return JSON.stringify(s).slice(1, -1);
+  return PLAIN_JSON_TEXT.test(s) ? s : JSON.stringify(s).slice(1, -1);
+}
+
+/** Code-unit order: timestamps are ASCII, and localeCompare is both slow and locale-dependent. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

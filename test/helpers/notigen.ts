@@ -7,10 +7,14 @@
  * seconds, microseconds] after BASE), the rest are notifications with `[[[[NAME]]]]`
  * placeholders replaced as plain text. Every value depends only on the template name and the
  * placeholder name.
+ *
+ * Also runs the built `stv3 notigen` command for the notigen tests (notigen()).
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { v5 as uuidv5 } from 'uuid';
+import { fileURLToPath } from 'node:url';
 import { DateTime } from '../../src/shared/time.js';
 
 export const NOTIGEN_TEMPLATE_DIR = new URL('../../fixtures/stacktach-upstream/notigen-templates/', import.meta.url);
@@ -78,4 +82,21 @@ function placeholderValue(template: string, name: string, timeMap: TimeMap): str
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `stv3 notigen ARGS` (dist/) and resolves with its exit code and output. */
+export function notigen(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [`${ROOT}dist/cli/main.js`, 'notigen', ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
 }
