@@ -26,8 +26,13 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
     .map((f) => ({ version: Number(f.slice(0, 4)), name: f.replace(/\.sql$/, ''), sql: readFileSync(`${dir}/${f}`, 'utf8') }));
 }
 
-/** Applies what is missing; returns the names applied. `conn` must allow multipleStatements. */
+/**
+ * Applies what is missing; returns the names applied. `conn` must allow multipleStatements.
+ * When nothing is pending it runs no DDL at all, so workers whose user may not create or alter
+ * tables start against a schema an administrator migrated (`stv3 migrate`).
+ */
 export async function migrate(conn: Connection, log?: Logger): Promise<string[]> {
+  if ((await pendingMigrations(conn)).length === 0) return [];
   const [lockRows] = await conn.query('SELECT GET_LOCK(?, ?) AS got', [LOCK_NAME, LOCK_WAIT_SECONDS]);
   if ((lockRows as { got: number | null }[])[0]?.got !== 1) {
     throw new Error(`could not take the migration lock "${LOCK_NAME}" within ${LOCK_WAIT_SECONDS}s (another migrate is stuck?)`);
