@@ -4,7 +4,7 @@
  * criteria the event satisfies. Pure CPU, done once per event before the transaction (so
  * debug counters are not doubled by database retries).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Event } from '../event.js';
 import { distinguishingKey, type DistinguishingValue, type TriggerDefinition } from './index.js';
 
@@ -32,5 +32,6 @@ export function matchTriggers(triggers: readonly TriggerDefinition[], event: Eve
 }
 
 export function openKeyOf(triggerName: string, key: string): Buffer {
-  return createHash('sha256').update(triggerName).update('\0').update(key).digest();
+  // One-shot crypto.hash: half the cost of a createHash object per event.
+  return hash('sha256', `${triggerName}\0${key}`, 'buffer');
 }
