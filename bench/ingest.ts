@@ -65,11 +65,12 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
     `[rabbit_broker]\nhost = ${broker.hostname}\nport = ${broker.port || 5672}\nuser = guest\npassword = guest\n[consumers]\nqueues = ${queue}\n[consumer:${queue}]\napps = winchester.yagi_handler.WinchesterHandler\nexchange = bench\nexchange_type = topic\nrouting_key = ${queue}\nmax_messages = ${BATCH}\n${process.env["BENCH_CONSUMER_EXTRA"] ?? ""}\n[winchester]\nconfig_file = ${join(dir, 'winchester.yaml')}\n`,
   );
   const before = await statementCount(db.pool);
-  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env['BENCH_WORKER_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', process.env['BENCH_WORKER_STDOUT'] === 'inherit' ? 'inherit' : 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
   await new Promise<void>((resolve, reject) => {
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
   });
+  if (process.env['BENCH_DEBUG']) console.log('at ready:', /VmHWM:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim(), /VmRSS:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim());
   const services = { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
   const cpuBefore = { worker: cpuSeconds(child.pid!), mariadb: services.mariadb ? cpuSeconds(services.mariadb) : 0, rabbitmq: services.rabbitmq ? cpuSeconds(services.rabbitmq) : 0 };
   const started = performance.now();

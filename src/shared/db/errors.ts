@@ -66,6 +66,7 @@ export const DB_ERROR_TABLE: readonly (readonly [string | number, Exclude<DbErro
   ['ER_INVALID_CHARACTER_STRING', 'content', 'invalid characters in a string'],
   ['ER_INVALID_JSON_TEXT', 'content', 'invalid JSON for a JSON column'],
   ['ER_BAD_NULL_ERROR', 'content', 'a required value is missing'],
+  [4025, 'content', 'a CHECK constraint failed (MariaDB checks JSON columns so: invalid JSON)'],
 ];
 
 const BY_KEY = new Map<string | number, DbErrorClass>(DB_ERROR_TABLE.map(([key, cls]) => [key, cls]));
