@@ -4,7 +4,11 @@
  * amqplib consume + JSON parse + mysql2 batched inserts of exactly the rows the worker writes
  * (precomputed, so no distilling), two batches in flight, ack after commit.
  *
- *   npm run build && npx tsx bench/ingest.ts [--count 50000] [--triggers]
+ *   npm run build && npx tsx bench/ingest.ts [--count 50000] [--triggers] [--replay]
+ *
+ * --replay dates the notifications in February 2015 and runs without time sync, as an old
+ * archive replayed live would: with --triggers every event then finds its stream already expired
+ * (upstream's behaviour), the worst case for stream filing.
  *
  * The queue is filled first, then the consumer started, so the figure is the consumer's rate.
  * Prints notifications/s for both, the ratio, SQL statements per event, and the worker's peak RSS.
@@ -30,7 +34,7 @@ const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
-const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false }, replay: { type: 'boolean', default: false } } });
 const COUNT = Number(args.count);
 
 async function fillQueue(queue: string, bodies: string[]): Promise<void> {
@@ -148,7 +152,8 @@ async function main(): Promise<void> {
   const templates = loadTemplates(join(ROOT, 'fixtures/stacktach-upstream/notigen-templates'));
   // A lifecycle every 30 s, ending about now, so that streams are live (not expired on
   // arrival) as in production: about one stream per instance and day.
-  const notifications = generateNotifications(templates, COUNT, seededRandom(42), DateTime.now().plusSeconds(-COUNT * 3), 30);
+  const start = args.replay ? DateTime.of(2015, 2, 2) : DateTime.now().plusSeconds(-COUNT * 3);
+  const notifications = generateNotifications(templates, COUNT, seededRandom(42), start, 30);
   const bodies = notifications.map(encodeOsloV2);
   const distiller = Distiller.fromFile(join(SANDBOX, 'event_definitions.yaml'), { catchAll: false });
   const events = new Map<string, Event>();
@@ -157,7 +162,7 @@ async function main(): Promise<void> {
     if (e) events.set(e.messageId, e);
   }
   const avgBytes = bodies.reduce((s, b) => s + b.length, 0) / bodies.length;
-  console.log(`${COUNT} notifications (${events.size} stored by the sandbox definitions), ${Math.round(avgBytes)} bytes average, batch ${BATCH}${args.triggers ? ', sandbox triggers on' : ''}`);
+  console.log(`${COUNT} notifications (${events.size} stored by the sandbox definitions), ${Math.round(avgBytes)} bytes average, batch ${BATCH}${args.triggers ? ', sandbox triggers on' : ''}${args.replay ? ', 2015 timestamps without time sync' : ''}`);
 
   const raw = await runRaw(bodies, events);
   const worker = await runWorker(bodies, events.size);

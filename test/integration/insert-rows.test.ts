@@ -32,7 +32,7 @@ describe('insertRows', () => {
     const rows = Array.from({ length: 40 }, (_, i) => [1000 + i, `${i}:${big}`, null, null, null]); // ~12 MB in all
     await insertRows(db.pool, 'INSERT INTO v (id, s, b, i, f) VALUES', rows);
     const [read] = await db.pool.query('SELECT COUNT(*) AS n, SUM(LENGTH(s)) AS bytes FROM v WHERE id >= 1000');
-    const [{ n, bytes }] = read as { n: number; bytes: string }[];
+    const { n, bytes } = (read as { n: number; bytes: string }[])[0]!;
     expect(n).toBe(40);
     expect(Number(bytes)).toBe(rows.reduce((sum, r) => sum + String(r[1]).length, 0));
   });
