@@ -15,6 +15,10 @@ import { retentionPolicyFrom, runTrim, selectEventBatchSql, trimLockName, type T
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { winchesterYamlText, SANDBOX } from '../helpers/configs.js';
+import { ROOT, startProcess } from '../helpers/processes.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 let db: TestDatabase;
 let dir: string;
@@ -28,7 +32,9 @@ afterAll(async () => {
 });
 
 const NOW = DateTime.parse('2026-06-01T00:00:00');
-const daysAgo = (d: number, extraSeconds = 0): string => NOW.plusSeconds(-d * 86_400 + extraSeconds).toSql();
+/** What the fixture's ages are relative to: NOW, or the wall clock for the process tests. */
+let base = NOW;
+const daysAgo = (d: number, extraSeconds = 0): string => base.plusSeconds(-d * 86_400 + extraSeconds).toSql();
 
 function winchesterYaml(extra: string): string {
   const file = join(dir, `w-${Math.random().toString(36).slice(2)}.yaml`);
@@ -238,6 +244,71 @@ describe('runTrim', () => {
       expect(report.events['compute.instance.update']).toBe(5);
     } finally {
       holder.release();
+    }
+  });
+});
+
+describe('stv3 trim and the pipeline workers', () => {
+  const run = promisify(execFile);
+  const stv3 = (args: string[]): Promise<{ stdout: string; stderr: string }> => run(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { cwd: ROOT, timeout: 30_000 });
+  const fullYaml = (extra: string): string => {
+    const file = join(dir, `full-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, winchesterYamlText({ databaseUrl: db.url, configPath: [SANDBOX], extra }));
+    return file;
+  };
+
+  it('stv3 trim --dry-run prints per event type and deletes nothing; stv3 trim deletes', async () => {
+    base = DateTime.now();
+    try {
+      const f = await seed();
+      const file = fullYaml(POLICY_YAML);
+      const before = await eventIds();
+      const dry = await stv3(['trim', '--config', file, '--dry-run']);
+      expect(dry.stdout).toContain('compute.instance.update: would delete 5 events, 5 kept (in streams not completed)');
+      expect(dry.stdout).toContain('image.upload: would delete 3 events');
+      expect(dry.stdout).toContain('events: would delete 13');
+      expect(dry.stdout).toContain('completed streams: would delete 1');
+      expect(await eventIds()).toEqual(before);
+      const real = await stv3(['trim', '--config', file, '--batch-size', '4', '--json']);
+      const report = JSON.parse(real.stdout) as { events: Record<string, number>; streams: number; quarantine: number; complete: boolean };
+      expect(report).toMatchObject({ events: { 'compute.instance.update': 5, 'compute.instance.delete.end': 5, 'image.upload': 3 }, streams: 1, quarantine: 0, complete: true });
+      expect((await eventIds()).size).toBe(before.size - 13);
+      expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE id IN (?)', [f.oldUpdates.active])).toBe(3);
+      // quarantine only on request
+      const q = await stv3(['trim', '--config', file, '--quarantine', '7d']);
+      expect(q.stdout).toContain('quarantine: deleted 1');
+      await expect(stv3(['trim', '--config', file, '--quarantine', 'soon'])).rejects.toMatchObject({ stderr: expect.stringContaining('--quarantine: expected a duration') });
+    } finally {
+      base = NOW;
+    }
+  });
+
+  it('pipeline workers with trim_events trim on their own, one at a time', async () => {
+    base = DateTime.now();
+    try {
+      const f = await seed();
+      const file = fullYaml(`${POLICY_YAML}trim_interval_seconds: 1\ntrim_events_batch_size: 1\ntrim_pause_ms: 20\npipeline_worker_poll_ms: 200\n`);
+      const workers = [0, 1].map((i) => startProcess('pipeline-worker/main.js', ['--config', file, '--name', `trim-${i}`, '--no-migrate']));
+      await Promise.all(workers.map((w) => w.ready(20_000)));
+      // While they run, whoever holds the lock, there is never more than one holder (the lock is
+      // exclusive by construction; this checks they really go through it).
+      let sawHolder = false;
+      const deadline = Date.now() + 30_000;
+      const due = [...f.oldUpdates.loose, ...f.oldUpdates.completed, ...f.oldDeletes.slice(1), ...f.oldImages];
+      while (Date.now() < deadline && (await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE id IN (?)', [due])) > 0) {
+        const [[held]] = (await db.pool.query('SELECT IS_USED_LOCK(?) AS c', [trimLockName(db.name)])) as unknown as [[{ c: number | null }]];
+        if (held.c !== null) sawHolder = true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const w of workers) w.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.exited()));
+      expect(sawHolder).toBe(true);
+      expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE id IN (?)', [due])).toBe(0);
+      expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE id IN (?)', [[...f.oldUpdates.active, ...f.oldUpdates.error, ...f.newUpdates, ...f.exists]])).toBe(14);
+      const trimmed = workers.flatMap((w) => w.lines.filter((l) => l['component'] === 'trimmer' && typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('trimmed')));
+      expect(trimmed.length).toBeGreaterThan(0);
+    } finally {
+      base = NOW;
     }
   });
 });
