@@ -119,6 +119,8 @@ export class RawArchive {
   private readonly workDir: string;
   private readonly destDir: string;
   private file: OpenFile | null = null;
+  /** Closed files whose rename failed: published again before anything else. */
+  private readonly unpublished: OpenFile[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** Lines written since start (stats, tests). */
   lines = 0;
@@ -138,13 +140,7 @@ export class RawArchive {
     mkdirSync(this.destDir, { recursive: true });
     for (const name of readdirSync(this.workDir).filter((n) => n.startsWith(`${this.cell}_`) && n.endsWith(PART)).sort()) this.recover(join(this.workDir, name));
     // Roll by time while idle too.
-    this.timer = setInterval(() => {
-      try {
-        if (this.file && this.due(this.file)) this.roll();
-      } catch (err) {
-        this.log.error({ err }, 'archive: roll failed; retrying at the next batch');
-      }
-    }, Math.min(5000, Math.max(200, this.config.rollMinutes * 60_000)));
+    this.timer = setInterval(() => this.rollQuietly(), Math.min(5000, Math.max(200, this.config.rollMinutes * 60_000)));
     this.timer.unref();
   }
 
@@ -186,7 +182,22 @@ export class RawArchive {
     file.size += member.length;
     file.end = now;
     this.lines += lines.length / 2;
-    if (this.due(file)) this.roll();
+    // The batch is in the file: a roll that fails now must not fail the batch (it would be
+    // appended twice); the closed file is rolled again later.
+    this.rollQuietly();
+  }
+
+  /** Rolls when due and retries earlier rolls that failed; logs failures, never throws. */
+  private rollQuietly(): void {
+    try {
+      for (const pending of [...this.unpublished]) {
+        this.publish(pending.path, pending.begin, pending.end);
+        this.unpublished.shift();
+      }
+      if (this.file && this.due(this.file)) this.roll();
+    } catch (err) {
+      this.log.error({ err }, 'archive: rolling a file failed; retrying at the next batch (it stays a readable .part file meanwhile)');
+    }
   }
 
   /** Rolls the current file (shutdown). */
@@ -194,6 +205,7 @@ export class RawArchive {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (this.file) this.roll();
+    for (const pending of this.unpublished.splice(0)) this.publish(pending.path, pending.begin, pending.end);
   }
 
   private due(file: OpenFile): boolean {
@@ -210,14 +222,15 @@ export class RawArchive {
   private roll(): void {
     const file = this.file;
     if (!file) return;
-    fsyncSync(file.fd);
-    closeSync(file.fd);
     this.file = null;
+    closeSync(file.fd); // every member was fsynced when written
     if (file.size === 0) {
       unlinkSync(file.path);
       return;
     }
+    this.unpublished.push(file);
     const target = this.publish(file.path, file.begin, file.end);
+    this.unpublished.pop();
     this.log.info({ file: target, bytes: file.size }, 'archive file rolled');
   }
 

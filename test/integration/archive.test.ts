@@ -7,7 +7,7 @@
  * complete batches at start, and poison is not archived.
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -141,6 +141,46 @@ describe('raw archive', () => {
     const original = await events(a.db);
     expect(original).toHaveLength(total);
     expect(await events(b.db)).toEqual(original);
+  });
+
+  it('an archive that cannot be written holds the acks (retried, logged) and nothing is lost once it can', async () => {
+    const archive = join(dir, 'fail');
+    const c = await cell('failing', archive);
+    writeFileSync(c.yagiConf, readFileSync(c.yagiConf, 'utf8').replace('roll_size_mb = 0.25', 'roll_size_mb = 0.02'));
+    const notifications = makeNotifications(3500, 22).map(encodeOsloV2);
+    const worker = startProcess('yagi-worker/main.js', ['--config', c.yagiConf]);
+    try {
+      await worker.ready();
+      await publisher.publishAll(c.exchange, c.queue, notifications.slice(0, 500));
+      await eventually(() => count(c.db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n >= 500, 30_000);
+      // The cell's working directory becomes a plain file: no new archive file can be opened.
+      const work = join(archive, 'work', 'failing');
+      renameSync(work, `${work}.moved`);
+      writeFileSync(work, 'in the way');
+      await publisher.publishAll(c.exchange, c.queue, notifications.slice(500));
+      await worker.waitForLog((l) => String(l['msg']).startsWith('raw archive write failed'), 30_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      // Nothing acked meanwhile: at most prefetch (1000) taken from the queue, the rest waits there.
+      expect((await publisher.ch.checkQueue(c.queue)).messageCount).toBeGreaterThanOrEqual(1500);
+      const stuck = await count(c.db.pool, 'SELECT COUNT(*) AS n FROM event');
+      expect(stuck).toBeLessThan(3500);
+
+      rmSync(work);
+      renameSync(`${work}.moved`, work);
+      await eventually(() => count(c.db.pool, 'SELECT COUNT(*) AS n FROM event'), (n) => n >= 3500, 45_000);
+      await eventually(async () => (await publisher.ch.checkQueue(c.queue)).messageCount, (n) => n === 0, 10_000);
+      worker.kill('SIGTERM');
+      expect(await worker.exited()).toBe(0);
+      const out = join(archive, 'out', 'failing');
+      const ids = new Set<string>();
+      for (const f of readdirSync(out)) {
+        for await (const m of readNotificationFile(join(out, f))) ids.add(String((JSON.parse((JSON.parse(m.body) as { 'oslo.message': string })['oslo.message']) as { message_id: string }).message_id));
+      }
+      expect(ids.size).toBe(3500);
+      expect(readdirSync(work).filter((n) => n.endsWith('.part'))).toEqual([]);
+    } finally {
+      worker.kill('SIGKILL');
+    }
   });
 
   it('a torn leftover file is cut back to its complete batches and rolled at start; poison is not archived', () => {
