@@ -61,6 +61,8 @@ export class IngestLane {
   private abandoned = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
+  /** Set while afterCommit (the raw archive) fails: its error, for /health. */
+  archiveBlockedBy: string | null = null;
   /** The last batch's afterCommit-and-ack step: false if it gave up (forced stop). */
   private acks: Promise<boolean> = Promise.resolve(true);
 
@@ -141,8 +143,10 @@ export class IngestLane {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.options.afterCommit!(messages);
+        this.archiveBlockedBy = null;
         break;
       } catch (err) {
+        this.archiveBlockedBy = toError(err).message;
         if (this.options.forceSignal.aborted) return false;
         const waitMs = backoffMs(attempt, 500, 30_000);
         this.options.log.error({ err: toError(err), batchSize: items.length, attempt, waitMs }, 'raw archive write failed: the batch is committed but not acked until it is archived; retrying');

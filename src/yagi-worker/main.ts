@@ -118,7 +118,11 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
   if (metricsAt) {
     const registry = new Registry();
     metrics = new IngestMetrics(registry, ingestor.health, () => lane.depth);
-    const health = (): string | null => (ingestor.health.blockedBy === null ? null : `ingest paused: the database refuses writes (${ingestor.health.blockedBy})`);
+    const health = (): string | null => {
+      if (ingestor.health.blockedBy !== null) return `ingest paused: the database refuses writes (${ingestor.health.blockedBy})`;
+      if (lane.archiveBlockedBy !== null) return `acks held: the raw archive cannot be written (${lane.archiveBlockedBy})`;
+      return null;
+    };
     endpoint = await startMetricsServer(metricsAt.port, metricsAt.host, { app: 'yagi-worker', cell: yagi.cell }, health, log.child({ component: 'metrics' }), registry);
   }
   const consumer: AmqpConsumer = new AmqpConsumer({
