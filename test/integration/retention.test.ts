@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadWinchesterConfig } from '../../src/shared/config/winchester-conf.js';
 import { createDbPool, type Pool } from '../../src/shared/db/pool.js';
-import { retentionPolicyFrom, runTrim, selectEventBatchSql, trimLockName, type TrimOptions } from '../../src/shared/store/retention.js';
+import { DELETE_QUARANTINE_SQL, retentionPolicyFrom, runTrim, SELECT_COMPLETED_STREAMS_SQL, selectEventBatchSql, trimLockName, type TrimOptions } from '../../src/shared/store/retention.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -322,6 +322,11 @@ describe('plans and configuration', () => {
       expect(e.type).not.toBe('ALL');
       expect(e.key).toBe('ix_event_type_generated');
     }
+    const [streams] = await db.pool.query(`EXPLAIN ${SELECT_COMPLETED_STREAMS_SQL}`, [0, NOW.toSql(), 100]);
+    // a range (by state and id, or by id when the table is small), never a scan
+    expect((streams as { type: string; key: string | null }[])[0]).toMatchObject({ type: 'range', key: expect.stringMatching(/^(ix_stream_state|PRIMARY)$/) });
+    const [quarantine] = await db.pool.query(`EXPLAIN ${DELETE_QUARANTINE_SQL}`, [NOW.toSql(), 100]);
+    expect((quarantine as { type: string; key: string | null }[])[0]).toMatchObject({ type: 'range', key: 'ix_quarantine_received_at' });
   });
 
   it('bad retention values stop the load naming file and key', () => {

@@ -149,6 +149,12 @@ export function selectEventBatchSql(withCursor: boolean): string {
            ORDER BY e.generated, e.id LIMIT ?`;
 }
 
+/** The next batch of old completed streams after an id: parameters id, cutoff, limit. Walks ix_stream_state (state, id). */
+export const SELECT_COMPLETED_STREAMS_SQL = `SELECT id FROM stream WHERE state = ${StreamState.completed} AND id > ? AND last_event < ? ORDER BY state, id LIMIT ?`;
+
+/** Oldest quarantine rows first: parameters cutoff, limit. Walks ix_quarantine_received_at. */
+export const DELETE_QUARANTINE_SQL = 'DELETE FROM quarantine WHERE received_at < ? ORDER BY received_at LIMIT ?';
+
 /**
  * One trim run (see the header). Takes the lock on its own connection; returns
  * `{ locked: false }` at once when another run holds it (after lockWaitSeconds). Database errors
@@ -267,11 +273,7 @@ class TrimRun {
     let after = 0;
     for (;;) {
       if (!(await this.next())) return false;
-      const [rows] = await this.conn.query(`SELECT id FROM stream WHERE state = ${StreamState.completed} AND id > ? AND last_event < ? ORDER BY state, id LIMIT ?`, [
-        after,
-        cutoff.toSql(),
-        this.options.batchSize,
-      ]);
+      const [rows] = await this.conn.query(SELECT_COMPLETED_STREAMS_SQL, [after, cutoff.toSql(), this.options.batchSize]);
       const ids = (rows as { id: number }[]).map((r) => r.id);
       if (ids.length === 0) return true;
       after = ids[ids.length - 1]!;
@@ -329,7 +331,7 @@ class TrimRun {
   private async deleteQuarantine(cutoff: DateTime): Promise<boolean> {
     for (;;) {
       if (!(await this.next())) return false;
-      const [result] = await this.conn.query('DELETE FROM quarantine WHERE received_at < ? ORDER BY received_at LIMIT ?', [cutoff.toSql(), this.options.batchSize]);
+      const [result] = await this.conn.query(DELETE_QUARANTINE_SQL, [cutoff.toSql(), this.options.batchSize]);
       const n = (result as { affectedRows: number }).affectedRows;
       this.report.quarantine += n;
       this.report.batches++;
