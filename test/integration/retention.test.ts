@@ -83,7 +83,7 @@ async function events(type: string, n: number, generated: string): Promise<numbe
 }
 
 async function stream(state: number, lastEvent: string, eventIds: number[]): Promise<number> {
-  const [r] = await db.pool.query("INSERT INTO stream (name, state, first_event, last_event, distinguishing_key, fire_counts) VALUES ('t', ?, ?, ?, '{}', '[]')", [state, lastEvent, lastEvent]);
+  const [r] = await db.pool.query("INSERT INTO stream (name, state, first_event, last_event, distinguishing_key, fire_counts, event_count) VALUES ('t', ?, ?, ?, '{}', '[]', ?)", [state, lastEvent, lastEvent, eventIds.length]);
   const id = (r as { insertId: number }).insertId;
   await db.pool.query("INSERT INTO dist_trait (stream_id, name, type, dt_string) VALUES (?, 'instance_id', 1, 'i')", [id]);
   for (const e of eventIds) await db.pool.query('INSERT INTO streamevent (stream_id, event_id) VALUES (?, ?)', [id, e]);
@@ -166,6 +166,9 @@ describe('runTrim', () => {
     expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM streamevent WHERE stream_id = ?', [f.streams.completedOld])).toBe(0);
     expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM streamevent WHERE stream_id = ?', [f.streams.active])).toBe(4);
     expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM streamevent WHERE stream_id = ?', [f.streams.completedRecent])).toBe(0);
+    // event_count follows the links (the API's page cache relies on it)
+    expect(await count(db.pool, 'SELECT event_count AS n FROM stream WHERE id = ?', [f.streams.completedRecent])).toBe(0);
+    expect(await count(db.pool, 'SELECT event_count AS n FROM stream WHERE id = ?', [f.streams.active])).toBe(4);
     // quarantine untouched unless asked
     expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM quarantine')).toBe(2);
 

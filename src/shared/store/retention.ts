@@ -13,7 +13,8 @@
  * - an event that belongs to a stream that is not completed (active, firing, expiring, error,
  *   expire_error, retry_*) is never deleted: the stream still needs it to fire, expire or be
  *   retried (upstream let streams lose events, spec §5.2). Events only in completed streams, or
- *   in none, go with their streamevent links and their `trait` rows;
+ *   in none, go with their streamevent links (the stream's event_count follows) and their
+ *   `trait` rows;
  * - completed streams whose last event is older than trim_completed_streams_age are deleted
  *   with their dist_trait and streamevent rows (as purge_completed_streams
  *   deletes a stream when it completes; with that on there are no completed streams to trim);
@@ -313,6 +314,13 @@ class TrimRun {
       const ids = found.map((r) => r.id);
       await this.conn.beginTransaction();
       try {
+        // A completed stream losing events: its event_count says so, which is also what tells
+        // the API's page cache (api/page-cache.ts) that the stream's page changed.
+        await this.conn.query(
+          `UPDATE stream s JOIN (SELECT stream_id, COUNT(*) AS n FROM streamevent WHERE event_id IN (?) GROUP BY stream_id) x ON x.stream_id = s.id
+              SET s.event_count = GREATEST(s.event_count - x.n, 0)`,
+          [ids],
+        );
         await this.conn.query('DELETE FROM streamevent WHERE event_id IN (?)', [ids]);
         await this.conn.query('DELETE FROM trait WHERE event_id IN (?)', [ids]);
         const [result] = await this.conn.query('DELETE FROM event WHERE id IN (?)', [ids]);
