@@ -13,6 +13,7 @@ import { registerNotigen } from './commands/notigen.js';
 import { registerQuarantine } from './commands/quarantine.js';
 import { registerStatus } from './commands/status.js';
 import { registerStreams } from './commands/streams.js';
+import { registerTrim } from './commands/trim.js';
 import { CliError, ExitCode } from './errors.js';
 
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerCheck(program);
   registerNotigen(program);
+  registerTrim(program);
   return program;
 }
 

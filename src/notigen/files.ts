@@ -4,8 +4,9 @@
  * by the content, not the name), and also accepts lines that are bare notifications (oslo
  * 1.0 bodies), which are published inside a 2.0 envelope holding the line's text unchanged.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -101,6 +102,22 @@ export async function* readNotificationFile(path: string, cell?: string): AsyncG
     lines.close();
     input.destroy();
   }
+}
+
+/**
+ * A file as readNotificationFile reads it, or a directory: its files ending in .gz, .json or
+ * .jsonl (a raw archive directory: `<cell>_<begin>_<end>.json.gz`, whose names sort by time;
+ * `.part` files still being written are left out), in name order.
+ */
+export async function* readNotificationPath(path: string, cell?: string): AsyncGenerator<OutgoingNotification> {
+  if (!statSync(path).isDirectory()) {
+    yield* readNotificationFile(path, cell);
+    return;
+  }
+  const files = readdirSync(path)
+    .filter((n) => /\.(gz|json|jsonl)$/.test(n))
+    .sort();
+  for (const name of files) yield* readNotificationFile(join(path, name), cell);
 }
 
 /** The routing key suffix: Nova's priority in lower case (INFO → info); info when absent. */

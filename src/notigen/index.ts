@@ -9,7 +9,7 @@
  */
 export { createGenerator, NotificationGenerator, type GeneratedNotification, type GeneratorOptions, type GeneratorStats } from './generator.js';
 export { classifyTemplates, type OperationKind, type OperationTemplate, type TemplateSet } from './operations.js';
-export { asOutgoing, readNotificationFile, writeNotificationFile, type WriteOptions } from './files.js';
+export { asOutgoing, readNotificationFile, readNotificationPath, writeNotificationFile, type WriteOptions } from './files.js';
 export { inRealTime, RateLimiter } from './pacing.js';
 export {
   displayUrl,

@@ -14,7 +14,9 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
-import { PIPELINE_WORKER_NEEDS } from '../shared/db/server-check.js';
+import { PIPELINE_WORKER_NEEDS, TRIM_NEEDS } from '../shared/db/server-check.js';
+import { retentionPolicyFrom } from '../shared/store/retention.js';
+import { Trimmer } from './trimmer.js';
 import { ConfigError } from '../shared/errors.js';
 import { exitOnStartupError, handleReload, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
@@ -57,11 +59,22 @@ async function main(): Promise<void> {
   let stopAll: () => Promise<void> = async () => startup.abort();
   const shutdown = handleSignals(log, () => stopAll());
   if (!values['no-migrate']) await migrateDatabase(winchester.database, log.child({ component: 'migrate' }), startup.signal);
-  // Claims, the outcome writer, lease renewals and the reaper may each hold one at once.
-  const pool = await openDatabase(winchester.database, 5, log.child({ component: 'db' }), startup.signal, {
+  // Claims, the outcome writer, lease renewals, the reaper and the trimmer may each hold one at once.
+  const pool = await openDatabase(winchester.database, raw.trim_events ? 6 : 5, log.child({ component: 'db' }), startup.signal, {
     skipLocked: raw.pipeline_claim_strategy === 'skip_locked',
-    privileges: PIPELINE_WORKER_NEEDS,
+    privileges: raw.trim_events ? { ...PIPELINE_WORKER_NEEDS, ...TRIM_NEEDS } : PIPELINE_WORKER_NEEDS,
   });
+  const trimmer = raw.trim_events
+    ? new Trimmer({
+        pool,
+        policy: retentionPolicyFrom(raw),
+        intervalSeconds: raw.trim_interval_seconds,
+        batchSize: raw.trim_events_batch_size,
+        maxSeconds: raw.trim_max_seconds,
+        pauseMs: raw.trim_pause_ms,
+        log: log.child({ component: 'trimmer' }),
+      })
+    : null;
 
   const owner = `${hostname()}/${name}/${process.pid}`;
   const registry = new Registry();
@@ -101,6 +114,7 @@ async function main(): Promise<void> {
 
   stopAll = async () => {
     startup.abort();
+    await trimmer?.stop();
     await worker.stop();
     clearInterval(timer);
     logStats();
@@ -114,6 +128,7 @@ async function main(): Promise<void> {
     return `${fresh.triggers.length} triggers and ${fresh.pipelines.size} pipelines; other settings need a restart`;
   });
   const running = worker.start();
+  trimmer?.start();
   notifyReady();
   log.info({ owner, triggers: triggers.map((t) => t.name), pipelines: [...pipelines.keys()], strategy: raw.pipeline_claim_strategy, timeSync: raw.time_sync_endpoint ?? null }, 'pipeline-worker started');
   await running;

@@ -13,13 +13,19 @@
  *
  * Under backlog (the lane is full and deliveries wait), the next batch takes up to
  * `maxBatchSize` of them at once: fewer, larger transactions when the database is the limit.
+ *
+ * `afterCommit` (the raw archive, archive.ts) runs after a batch committed and before it is
+ * acked, batch after batch in commit order. When it throws (disk full), the batch is not acked:
+ * it is retried with capped backoff, logged as an error each time, and every later batch waits
+ * for it (nothing later may be acked before it: acks are cumulative). A forced stop abandons it.
  */
 import type { Logger } from 'pino';
+import { backoffMs, sleep } from '../shared/backoff.js';
 import { toError } from '../shared/errors.js';
 import type { IngestClock } from '../shared/time-sync.js';
 import { BatchLink } from './batch-order.js';
 import type { Delivery } from './consumer.js';
-import type { Ingestor, Prepared } from './ingest.js';
+import type { Ingestor, Prepared, RawMessage } from './ingest.js';
 import type { IngestCounts, IngestStats } from './stats.js';
 
 interface Item {
@@ -44,6 +50,8 @@ export interface LaneOptions {
   readonly forceSignal: AbortSignal;
   /** Told of every committed batch (metrics). */
   readonly onBatch?: (counts: IngestCounts, seconds: number) => void;
+  /** After the commit, before the ack, in batch order; a throw is retried (see the header). */
+  readonly afterCommit?: ((messages: readonly RawMessage[]) => void | Promise<void>) | undefined;
 }
 
 export class IngestLane {
@@ -53,6 +61,10 @@ export class IngestLane {
   private abandoned = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
+  /** Set while afterCommit (the raw archive) fails: its error, for /health. */
+  archiveBlockedBy: string | null = null;
+  /** The last batch's afterCommit-and-ack step: false if it gave up (forced stop). */
+  private acks: Promise<boolean> = Promise.resolve(true);
 
   constructor(private readonly options: LaneOptions) {}
 
@@ -100,8 +112,18 @@ export class IngestLane {
         link,
         this.options.forceSignal,
       );
-      this.ack(items);
-      link.settle('committed');
+      if (this.options.afterCommit === undefined) {
+        this.ack(items);
+        link.settle('committed');
+      } else {
+        link.settle('committed'); // the next batch may commit; its ack waits for ours
+        const step = this.acks.then(async (ok) => ok && (await this.afterCommitThenAck(items)));
+        this.acks = step;
+        if (!(await step)) {
+          this.abandoned = true;
+          this.options.log.error({ batchSize: items.length }, 'batch committed but abandoned unacked (forced stop); the broker will redeliver it and the copies are duplicates');
+        }
+      }
       this.options.stats.add(counts);
       this.options.onBatch?.(counts, (performance.now() - started) / 1000);
     } catch (err) {
@@ -113,6 +135,27 @@ export class IngestLane {
     this.inFlight--;
     this.flush();
     if (this.isIdle()) this.becameIdle();
+  }
+
+  /** afterCommit until it succeeds, then the ack; false when a forced stop ends the retries. */
+  private async afterCommitThenAck(items: readonly Item[]): Promise<boolean> {
+    const messages = items.map((i) => i.prepared.raw);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.options.afterCommit!(messages);
+        this.archiveBlockedBy = null;
+        break;
+      } catch (err) {
+        this.archiveBlockedBy = toError(err).message;
+        if (this.options.forceSignal.aborted) return false;
+        const waitMs = backoffMs(attempt, 500, 30_000);
+        this.options.log.error({ err: toError(err), batchSize: items.length, attempt, waitMs }, 'raw archive write failed: the batch is committed but not acked until it is archived; retrying');
+        await sleep(waitMs, this.options.forceSignal);
+        if (this.options.forceSignal.aborted) return false;
+      }
+    }
+    this.ack(items);
+    return true;
   }
 
   /** One multiple-ack per queue: the batch's newest delivery of each covers the rest. */

@@ -21,6 +21,7 @@ import { IngestMetrics } from './metrics.js';
 import { Registry } from 'prom-client';
 import { metricsPort, startMetricsServer, type MetricsEndpoint } from '../shared/metrics-server.js';
 import { AmqpConsumer } from './consumer.js';
+import { RawArchive } from './archive.js';
 import { Ingestor } from './ingest.js';
 import { loadIngestSetup, type IngestSetup } from './setup.js';
 import { IngestStats } from './stats.js';
@@ -94,6 +95,9 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
     return `event definitions and ${fresh.triggers.length} triggers (${fresh.triggers.map((t) => t.name).join(', ')}); other settings need a restart`;
   });
   let metrics: IngestMetrics | null = null;
+  // The raw archive (ShoeboxHandler): leftovers of an earlier run are rolled before consuming.
+  const archive = yagi.archive ? new RawArchive(yagi.archive, yagi.cell, log.child({ component: 'archive' })) : null;
+  archive?.start();
   // One lane for every queue of the cell, so events reach the streams in delivery order.
   const batchSize = Math.min(...consumers.map((c) => c.maxMessages));
   const lane: IngestLane = new IngestLane({
@@ -108,12 +112,17 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
     ack: (d, count) => consumer.ack(d, count),
     forceSignal: shutdown.forceSignal,
     onBatch: (counts, seconds) => metrics?.batch(counts, seconds),
+    afterCommit: archive ? (messages) => archive.append(messages) : undefined,
   });
   let endpoint: MetricsEndpoint | null = null;
   if (metricsAt) {
     const registry = new Registry();
     metrics = new IngestMetrics(registry, ingestor.health, () => lane.depth);
-    const health = (): string | null => (ingestor.health.blockedBy === null ? null : `ingest paused: the database refuses writes (${ingestor.health.blockedBy})`);
+    const health = (): string | null => {
+      if (ingestor.health.blockedBy !== null) return `ingest paused: the database refuses writes (${ingestor.health.blockedBy})`;
+      if (lane.archiveBlockedBy !== null) return `acks held: the raw archive cannot be written (${lane.archiveBlockedBy})`;
+      return null;
+    };
     endpoint = await startMetricsServer(metricsAt.port, metricsAt.host, { app: 'yagi-worker', cell: yagi.cell }, health, log.child({ component: 'metrics' }), registry);
   }
   const consumer: AmqpConsumer = new AmqpConsumer({
@@ -128,6 +137,7 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
     startup.abort();
     await consumer.stopConsuming();
     await lane.drain();
+    archive?.close();
     stats.stop();
     await clock.close();
     await consumer.close();
@@ -139,7 +149,7 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
   await consumer.start();
   if (shutdown.stopSignal.aborted) return;
   notifyReady();
-  log.info({ queues: yagi.consumers.map((c) => c.queue), triggers: triggers.map((t) => t.name), statisticsPeriod: statsPeriod, timeSync: winchester.raw.time_sync_endpoint ?? null }, 'yagi-worker started');
+  log.info({ queues: yagi.consumers.map((c) => c.queue), triggers: triggers.map((t) => t.name), statisticsPeriod: statsPeriod, timeSync: winchester.raw.time_sync_endpoint ?? null, archive: yagi.archive?.destinationFolder ?? null }, 'yagi-worker started');
 }
 
 main().catch((err: unknown) => exitOnStartupError(err, 'yagi-worker'));

@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
 import { parseIni } from '../../src/shared/config/ini.js';
@@ -56,6 +56,9 @@ durable = False
 exchange_durable = Default
 max_messages = 50
 
+[shoebox]
+working_directory = archive
+
 [winchester]
 config_file = winchester.yaml
 `;
@@ -86,7 +89,18 @@ describe('yagi.conf', () => {
     ]);
     expect(cfg.broker.url).toBe('amqp://guest:guest@localhost:5672/%2F');
     expect(cfg.winchesterConfigFile).toBe(join(SANDBOX, 'winchester.yaml'));
-    expect(cfg.warnings.some((w) => w.includes('ShoeboxHandler is not implemented'))).toBe(true);
+    // ShoeboxHandler: the raw archive, from the sandbox's [shoebox] (paths relative to the cwd, as upstream)
+    expect(cfg.archive).toEqual({ workingDirectory: resolve('data/events'), destinationFolder: resolve('data/output'), rollSizeBytes: 20 * 1024 * 1024, rollMinutes: 60, queues: new Set(['monitor.info']) });
+    expect(cfg.warnings.some((w) => w.includes('[shoebox] roll_manager = shoebox.roll_manager:WritingJSONRollManager is not used'))).toBe(true);
+  });
+
+  it('ShoeboxHandler needs [shoebox] working_directory; wrap_payload_with_region is refused', () => {
+    const noDir = tempFiles({ 'yagi-c.conf': GOOD_YAGI.replace('working_directory = archive', 'roll_minutes = 5'), 'winchester.yaml': GOOD_WINCHESTER });
+    expect(configError(() => loadYagiConfig([join(noDir, 'yagi-c.conf')], { env: {} })).message).toMatch(/\[shoebox\] working_directory: required by yagi\.handler\.shoebox_handler\.ShoeboxHandler/);
+    const wrap = tempFiles({ 'yagi-c.conf': GOOD_YAGI.replace('working_directory = archive', 'working_directory = a\nwrap_payload_with_region = True'), 'winchester.yaml': GOOD_WINCHESTER });
+    expect(configError(() => loadYagiConfig([join(wrap, 'yagi-c.conf')], { env: {} })).message).toMatch(/yagi-c\.conf:\d+: \[shoebox\] wrap_payload_with_region: True is not supported/);
+    const size = tempFiles({ 'yagi-c.conf': GOOD_YAGI.replace('working_directory = archive', 'working_directory = a\nroll_size_mb = lots'), 'winchester.yaml': GOOD_WINCHESTER });
+    expect(configError(() => loadYagiConfig([join(size, 'yagi-c.conf')], { env: {} })).message).toMatch(/\[shoebox\] roll_size_mb: expected a non-negative number, got "lots"/);
   });
 
   it('reads every consumer, the broker URL with escaped credentials, and the cell from the file name', () => {

@@ -29,7 +29,7 @@ import {
   loadTemplates,
   publishNotifications,
   PublishError,
-  readNotificationFile,
+  readNotificationPath,
   writeNotificationFile,
   type CellTarget,
   type NotificationGenerator,
@@ -96,7 +96,7 @@ export function registerNotigen(program: Command): void {
         'Use it when nothing else posts: the yagi-workers run without time_sync_endpoint while the pipeline workers read one; the time then leads ingestion by the queue backlog',
     )
     .option('--to-file <file>', 'write JSON lines (one oslo 2.0 envelope per line; gzip if it ends in .gz) instead of publishing')
-    .option('--from-file <file>', 'replay a file of JSON lines (plain or gzip; envelopes or bare notifications) into one cell, in file order')
+    .option('--from-file <file>', 'replay a file of JSON lines (plain or gzip; envelopes or bare notifications), or a directory of them (a raw archive), into one cell, in order')
     .action(async (opts: NotigenOptions, command: Command) => {
       await runNotigen(opts, (name) => command.getOptionValueSource(name) === 'cli');
     });
@@ -118,7 +118,7 @@ async function runNotigen(opts: NotigenOptions, given: (option: string) => boole
   let seed: number | undefined;
   if (opts.fromFile !== undefined) {
     if (!existsSync(opts.fromFile)) throw new CliError(`--from-file: ${opts.fromFile}: no such file`, ExitCode.notFound);
-    source = take(readNotificationFile(opts.fromFile, cells[0]!.name), opts.count);
+    source = take(readNotificationPath(opts.fromFile, cells[0]!.name), opts.count);
   } else {
     seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
     generator = makeGenerator(opts, seed, cells);

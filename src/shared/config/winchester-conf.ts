@@ -28,6 +28,16 @@
  *   api_read_only           the API refuses every mutating route (false)
  *   api_trait_scan_max_seconds  longest from_datetime..to_datetime range the API reads to match
  *                           traits that are not indexed (86400)
+ *   retention               per event type (name or fnmatch pattern, e.g. `compute.instance.update`)
+ *                           how long its events are kept: a duration (`7d`, `12h`, `1y 6mo`) or
+ *                           `never` (kept forever); `default` for the other types (else
+ *                           trim_events_age). See store/retention.ts.
+ *   trim_completed_streams_age  completed streams whose last event is older than this duration
+ *                           are deleted with their streamevent and dist_trait rows (default: kept)
+ *   trim_quarantine_age     quarantine rows received longer ago are deleted (default: never touched)
+ *   trim_interval_seconds   how often a pipeline worker tries to trim when trim_events is true (300)
+ *   trim_max_seconds        longest one trim run of a pipeline worker may take (30)
+ *   trim_pause_ms           pause between two delete batches, so ingest keeps its pace (100)
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -35,6 +45,37 @@ import { ConfigError, formatKeyPath } from '../errors.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { locate } from './locate.js';
 import { readYamlFile } from './yaml-file.js';
+import { parseTimex, type TimexExpression } from '../timex/index.js';
+import { DateTime } from '../time.js';
+
+/**
+ * A retention age as written in winchester.yaml: a timex duration (`7d`, `12h`, `1y 6mo`, units
+ * us s m h d mo y), compiled as `$timestamp - <duration>`, or `never`. Throws an Error saying why.
+ */
+export function parseRetentionAge(text: string): TimexExpression | 'never' {
+  const t = text.trim();
+  if (t === 'never') return 'never';
+  if (!/^(\d+\s*(us|s|sec|m|min|h|hr|d|mo|y|yr)\s*)+$/.test(t)) throw new Error(`expected a duration such as 7d, 12h or "1y 6mo", or never; got ${JSON.stringify(text)}`);
+  return parseTimex(`$timestamp - ${t}`);
+}
+
+/** trim_events_age: any timex expression that evaluates to a time (upstream's `$timestamp - 14d`). */
+function checkTimexAge(text: string): string | null {
+  try {
+    parseTimex(text).evaluate({}, DateTime.now());
+    return null;
+  } catch (err) {
+    return `not a valid timex expression (${(err as Error).message})`;
+  }
+}
+
+const retentionAge = z.string().superRefine((v, ctx) => {
+  try {
+    parseRetentionAge(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 
 const boolish = z.boolean();
 const positive = z.number().positive();
@@ -57,8 +98,20 @@ const schema = z.object({
   pipeline_worker_delay: z.number().nonnegative().default(10),
   purge_completed_streams: boolish.default(true),
   trim_events: boolish.default(false),
-  trim_events_age: z.string().default('$timestamp - 14d'),
-  trim_events_batch_size: z.number().int().positive().default(100),
+  trim_events_age: z
+    .string()
+    .default('$timestamp - 14d')
+    .superRefine((v, ctx) => {
+      const problem = checkTimexAge(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  trim_events_batch_size: z.number().int().positive().max(100_000).default(100),
+  retention: z.record(z.string().min(1), retentionAge).optional(),
+  trim_completed_streams_age: retentionAge.optional(),
+  trim_quarantine_age: retentionAge.optional(),
+  trim_interval_seconds: positive.default(300),
+  trim_max_seconds: positive.default(30),
+  trim_pause_ms: z.number().int().nonnegative().default(100),
   log_level: z.string().default('info'),
   log_file: z.string().optional(),
   logging_config: z.string().optional(),
@@ -111,7 +164,9 @@ export function loadWinchesterConfig(path: string, options: LoadWinchesterOption
   const warnings: string[] = [];
   const unknown = Object.keys(data).filter((k) => !(k in schema.shape));
   if (unknown.length > 0) warnings.push(`${file}: unknown keys ignored: ${unknown.join(', ')}`);
-  if (raw.trim_events) warnings.push(`${file}: trim_events is not implemented yet: old events are kept`);
+  if (raw.trim_completed_streams_age && raw.purge_completed_streams) {
+    warnings.push(`${file}: trim_completed_streams_age has nothing to do while purge_completed_streams is true (completed streams are deleted as they complete)`);
+  }
   if (raw.logging_config) warnings.push(`${file}: logging_config (${raw.logging_config}) is a Python logging file and is not used; logs go to stdout as JSON (pino)`);
   const plugins = raw.distiller_trait_plugins;
   if (plugins && (Array.isArray(plugins) ? plugins.length > 0 : Object.keys(plugins).length > 0)) {

@@ -11,6 +11,14 @@
  *   [consumer:<q>] prefetch           unacked messages the broker may push (default 10 × max_messages, so that batches can grow under backlog)
  *   [consumer:<q>] max_body_bytes     larger bodies are quarantined (default 1048576)
  * `max_messages` is the batch size: messages per MySQL transaction.
+ *
+ * The raw archive (apps `yagi.handler.shoebox_handler.ShoeboxHandler`, spec §2.7) reads
+ * upstream's [shoebox] keys: working_directory, destination_folder (default: the working
+ * directory), roll_size_mb (default 1000), roll_minutes (default 60), relative to the working
+ * directory of the process as upstream. roll_manager, filename_template, callback and
+ * roll_checker are accepted with a warning (files are always gzip JSON lines named by their
+ * time range; see yagi-worker/archive.ts); wrap_payload_with_region = True is refused (the
+ * lines must stay replayable; the cell is the directory).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -46,6 +54,18 @@ export interface ConsumerConfig {
   readonly apps: readonly string[];
 }
 
+/** [shoebox]: the raw archive (yagi-worker/archive.ts). */
+export interface ArchiveConfig {
+  /** Where the file being written lives (a `<cell>` directory is made inside). */
+  readonly workingDirectory: string;
+  /** Where rolled files go (a `<cell>` directory is made inside). */
+  readonly destinationFolder: string;
+  readonly rollSizeBytes: number;
+  readonly rollMinutes: number;
+  /** Queues whose consumer lists ShoeboxHandler in its apps. */
+  readonly queues: ReadonlySet<string>;
+}
+
 export interface YagiConfig {
   readonly files: readonly string[];
   readonly cell: string;
@@ -53,6 +73,8 @@ export interface YagiConfig {
   readonly consumers: readonly ConsumerConfig[];
   /** Absolute path of winchester.yaml. */
   readonly winchesterConfigFile: string;
+  /** The raw archive, when a consumer lists ShoeboxHandler in its apps. */
+  readonly archive: ArchiveConfig | null;
   readonly warnings: readonly string[];
 }
 
@@ -63,12 +85,14 @@ const KNOWN_SECTIONS: Record<string, readonly string[]> = {
   logging: ['logfile', 'default_level', 'config_file'],
   consumers: ['queues'],
   winchester: ['config_file'],
+  shoebox: ['working_directory', 'destination_folder', 'filename_template', 'roll_manager', 'roll_size_mb', 'roll_minutes', 'wrap_payload_with_region', 'wrap_region', 'wrap_cell', 'callback', 'roll_checker'],
 };
 const CONSUMER_KEYS = ['apps', 'exchange', 'exchange_type', 'routing_key', 'durable', 'auto_delete', 'exchange_durable', 'exchange_auto_delete', 'max_messages', 'filters', 'batch_timeout_ms', 'prefetch', 'max_body_bytes', 'max_attempts'];
 /** Sections of upstream handlers and features we do not run: accepted, not read. */
-const IGNORED_SECTIONS = /^(shoebox|oahu|stats|filters|exclude_filters|discard_filters|filter:.*|winchester:.*|shoebox:.*)$/;
+const IGNORED_SECTIONS = /^(oahu|stats|filters|exclude_filters|discard_filters|filter:.*|winchester:.*|shoebox:.*)$/;
 
 const WINCHESTER_HANDLER = 'winchester.yagi_handler.WinchesterHandler';
+const SHOEBOX_HANDLER = 'yagi.handler.shoebox_handler.ShoeboxHandler';
 
 export interface LoadYagiOptions {
   /** Overrides [global] cell and the file-name default. */
@@ -119,7 +143,7 @@ export function loadYagiConfig(paths: readonly string[], options: LoadYagiOption
       throw reader.error(section, 'apps', `must include ${WINCHESTER_HANDLER} (the handler this worker implements)`);
     }
     for (const app of apps) {
-      if (app !== WINCHESTER_HANDLER) warnings.push(`${where}: [${section}] apps: ${app} is not implemented here and is skipped`);
+      if (app !== WINCHESTER_HANDLER && app !== SHOEBOX_HANDLER) warnings.push(`${where}: [${section}] apps: ${app} is not implemented here and is skipped`);
     }
     const durable = reader.bool(section, 'durable', false);
     const autoDelete = reader.bool(section, 'auto_delete', false);
@@ -151,13 +175,41 @@ export function loadYagiConfig(paths: readonly string[], options: LoadYagiOption
   const cell = options.cell ?? reader.optional('global', 'cell') ?? cellFromFileName(files[0]!);
   if (!/^[A-Za-z0-9_.-]+$/.test(cell)) throw reader.error('global', 'cell', `"${cell}" must be letters, digits, _ . or -`);
 
+  const archiveQueues = consumers.filter((c) => c.apps.includes(SHOEBOX_HANDLER)).map((c) => c.queue);
+  const archive = archiveQueues.length === 0 ? null : archiveFrom(reader, cwd, new Set(archiveQueues), warnings, where);
+
   return {
     files,
     cell,
     broker,
     consumers,
     winchesterConfigFile,
+    archive,
     warnings,
+  };
+}
+
+function archiveFrom(reader: SectionReader, cwd: string, queues: ReadonlySet<string>, warnings: string[], where: string): ArchiveConfig {
+  const work = reader.optional('shoebox', 'working_directory');
+  const dest = reader.optional('shoebox', 'destination_folder');
+  if (!work && !dest) throw reader.error('shoebox', 'working_directory', `required by ${SHOEBOX_HANDLER} (or destination_folder)`);
+  if (reader.bool('shoebox', 'wrap_payload_with_region', false)) {
+    throw reader.error('shoebox', 'wrap_payload_with_region', 'True is not supported: archive lines are the bodies as received, so that `stv3 notigen --from-file` replays them; each cell has its own directory');
+  }
+  for (const key of ['filename_template', 'roll_manager', 'callback', 'roll_checker']) {
+    const v = reader.optional('shoebox', key);
+    if (v !== undefined) warnings.push(`${where}: [shoebox] ${key} = ${v} is not used: archive files are gzip JSON lines named <cell>_<begin>_<end>.json.gz`);
+  }
+  const rollSizeMb = reader.float('shoebox', 'roll_size_mb', 1000);
+  const rollMinutes = reader.float('shoebox', 'roll_minutes', 60);
+  if (rollSizeMb <= 0) throw reader.error('shoebox', 'roll_size_mb', 'must be more than 0');
+  if (rollMinutes <= 0) throw reader.error('shoebox', 'roll_minutes', 'must be more than 0');
+  return {
+    workingDirectory: resolve(cwd, work ?? dest!),
+    destinationFolder: resolve(cwd, dest ?? work!),
+    rollSizeBytes: Math.round(rollSizeMb * 1024 * 1024),
+    rollMinutes,
+    queues,
   };
 }
 

@@ -36,6 +36,15 @@ const STORE_WRITE: PrivilegeNeeds = {
 
 export const YAGI_WORKER_NEEDS: PrivilegeNeeds = { ...STORE_WRITE, quarantine: ['SELECT', 'INSERT'], ingest_cell: ['SELECT', 'INSERT', 'UPDATE'] };
 export const PIPELINE_WORKER_NEEDS: PrivilegeNeeds = { ...STORE_WRITE, stream: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] };
+/** Trimming (store/retention.ts), in a pipeline worker with trim_events or `stv3 trim`. */
+export const TRIM_NEEDS: PrivilegeNeeds = {
+  event_type: ['SELECT', 'INSERT'],
+  event: ['SELECT', 'INSERT', 'DELETE'],
+  trait: ['SELECT', 'INSERT', 'DELETE'],
+  stream: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  dist_trait: ['SELECT', 'INSERT', 'DELETE'],
+  streamevent: ['SELECT', 'INSERT', 'DELETE'],
+};
 
 /** A column each table has, for the UPDATE probe. */
 const KEY_COLUMN: Readonly<Record<string, string>> = { event_type: 'id', event: 'id', trait: 'event_id', stream: 'id', dist_trait: 'stream_id', streamevent: 'stream_id', quarantine: 'id', ingest_cell: 'cell' };
