@@ -11,6 +11,9 @@
  *   api: {instances: 2, port: 8000, host: 127.0.0.1}   # optional; config defaults to winchester_config
  *   metrics_port_base: 9400          # optional: workers serve /metrics and /health on 127.0.0.1:
  *                                    # yagi-<cell i> on base + i, pipeline-worker k on base + 100 + k
+ *   log_format: pretty               # optional: json (default, for machines) or pretty (pino-pretty,
+ *                                    # for people; passed to the apps as STV3_LOG_FORMAT)
+ *   name_prefix: sandbox-            # optional: put before every app name (sandbox-yagi-cell1, …)
  *
  * giving one `yagi-<cell>` app per cell (fork mode, one instance: a cell's queue is consumed by
  * one process) and `pipeline-worker` with one instance per core, and, when `api` is given, the
@@ -55,6 +58,10 @@ if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, 
 const metricsBase = deployment.metrics_port_base;
 if (!(metricsBase === undefined || metricsBase === null || (Number.isInteger(metricsBase) && metricsBase > 0 && metricsBase + 200 < 65536))) fail('metrics_port_base', 'a TCP port (the workers use up to base + 200)');
 const metrics = Number.isInteger(metricsBase);
+const logFormat = deployment.log_format ?? 'json';
+if (!['json', 'pretty'].includes(logFormat)) fail('log_format', 'json or pretty');
+const prefix = deployment.name_prefix ?? '';
+if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]*$/.test(prefix)) fail('name_prefix', 'letters, digits, _ . -');
 
 const common = {
   cwd: root,
@@ -64,7 +71,7 @@ const common = {
   kill_timeout: killTimeout,
   exp_backoff_restart_delay: 500,
   time: false, // our JSON log lines carry their own time
-  env: { NODE_ENV: 'production' },
+  env: { NODE_ENV: 'production', STV3_LOG_FORMAT: logFormat },
 };
 
 const config = {
@@ -73,7 +80,7 @@ const config = {
       if (!cell || typeof cell.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(cell.name)) fail(`cells[${i}].name`, 'required: letters, digits, _ . -');
       return {
         ...common,
-        name: `yagi-${cell.name}`,
+        name: `${prefix}yagi-${cell.name}`,
         script: resolve(root, 'dist/yagi-worker/main.js'),
         args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name, ...(metrics ? ['--metrics-port', String(metricsBase + i)] : [])],
         instances: 1,
@@ -81,7 +88,7 @@ const config = {
     }),
     {
       ...common,
-      name: 'pipeline-worker',
+      name: `${prefix}pipeline-worker`,
       script: resolve(root, 'dist/pipeline-worker/main.js'),
       args: ['--config', winchester],
       instances: workers === 'max' ? cpus().length : workers,
@@ -93,7 +100,7 @@ const config = {
       ? [
           {
             ...common,
-            name: 'api',
+            name: `${prefix}api`,
             script: resolve(root, 'dist/api/main.js'),
             args: ['--config', api.config ? file('api.config', api.config) : winchester, '--port', String(api.port ?? 8000), '--host', api.host ?? '127.0.0.1'],
             instances: api.instances === 'max' ? cpus().length : (api.instances ?? 1),

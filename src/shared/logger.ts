@@ -1,9 +1,16 @@
 /**
  * One pino root per process, JSON lines on stdout (pm2 writes them to its log files; operators
- * read them with `pm2 logs`, piped through pino-pretty if they like). Components take a child:
- * `root.child({ component: 'consumer' })`; ids go in fields, errors under `err`.
+ * read them with `pm2 logs`). Components take a child: `root.child({ component: 'consumer' })`;
+ * ids go in fields, errors under `err`.
+ *
+ * `STV3_LOG_FORMAT=pretty` (the deployment file's `log_format: pretty`, which
+ * ecosystem.config.js passes on; the sandbox sets it) writes the same records for people
+ * instead, through pino-pretty: one line each, `HH:MM:ss.l LEVEL (app/cell): message`, the other
+ * fields indented below, in colour when stdout is a terminal (or FORCE_COLOR is set). JSON
+ * stays the default for machines.
  */
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -13,11 +20,38 @@ export interface LoggerOptions {
   level?: string;
 }
 
+/** The log formats STV3_LOG_FORMAT accepts. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** STV3_LOG_FORMAT, `json` when unset; anything else is an Error naming the variable. */
+export function logFormat(env: NodeJS.ProcessEnv = process.env): LogFormat {
+  const value = (env['STV3_LOG_FORMAT'] ?? 'json').trim().toLowerCase() || 'json';
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) throw new Error(`STV3_LOG_FORMAT: expected one of ${LOG_FORMATS.join(', ')}, got "${env['STV3_LOG_FORMAT']}"`);
+  return value as LogFormat;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
-  return pino({
+  const settings = {
     level: (process.env['STV3_LOG_LEVEL'] ?? options.level ?? 'info').toLowerCase(),
     base: { pid: process.pid, ...options.base },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  if (logFormat() === 'json') return pino(settings);
+  const colour = process.stdout.isTTY || (process.env['FORCE_COLOR'] !== undefined && process.env['FORCE_COLOR'] !== '0');
+  return pino(
+    settings,
+    pretty({
+      colorize: colour,
+      // Synchronous, so a line written just before process.exit() is not lost.
+      sync: true,
+      translateTime: 'UTC:HH:MM:ss.l',
+      ignore: 'pid,hostname,app,cell,worker,instance',
+      messageFormat: (log, messageKey) => {
+        const who = [log['app'], log['cell'] ?? log['worker'] ?? log['instance']].filter((v) => v !== undefined && v !== '').join('/');
+        return `${who ? `(${String(who)}) ` : ''}${String(log[messageKey] ?? '')}`;
+      },
+    }),
+  );
 }
