@@ -212,10 +212,7 @@ async function watch(state: SandboxState, opts: Options): Promise<number> {
     else say(renderLine(state, current, previous));
     previous = current;
     const wait = Math.min(intervalMs, until - Date.now());
-    if (wait > 0) await new Promise<void>((r) => {
-      const t = setTimeout(r, wait);
-      wake.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-    });
+    if (wait > 0) await sleep(wait, wake.signal);
   }
   say(`\n${leave}`);
   return 0;
@@ -271,6 +268,19 @@ async function reset(opts: Options): Promise<number> {
   rmSync(opts.dir, { recursive: true, force: true });
   say(`sandbox: removed ${opts.dir}`);
   return 0;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** `port` if free on 127.0.0.1, else the next free one (skipping `taken`). */

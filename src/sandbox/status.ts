@@ -39,7 +39,8 @@ export interface Reading {
 export async function readStatus(state: SandboxState): Promise<Reading> {
   const [api, queued, processes] = await Promise.all([readApi(state.apiUrl), readQueues(state), pm2List().catch(() => [])]);
   const mine = new Set(state.apps);
-  return { at: Date.now(), api: api.status, apiError: api.error, queued, processes: processes.filter((p) => mine.has(p.name)) };
+  const order = (name: string): number => state.apps.indexOf(name);
+  return { at: Date.now(), api: api.status, apiError: api.error, queued, processes: processes.filter((p) => mine.has(p.name)).sort((a, b) => order(a.name) - order(b.name)) };
 }
 
 async function readApi(url: string): Promise<{ status: ApiStatus | null; error: string | null }> {
@@ -105,14 +106,14 @@ export function renderScreen(state: SandboxState, current: Reading, previous: Re
   const p = state.prefix;
   const lines: string[] = [];
   const api = current.api;
-  lines.push(`StackTach.v3 sandbox: ${state.layout.cells.length} cells, database ${state.database}, API ${state.apiUrl}   ${new Date(current.at).toISOString().slice(11, 19)} UTC${api ? `, simulated clock ${datetime(api.now)}` : ''}`);
+  lines.push(`StackTach.v3 sandbox: ${state.layout.cells.length} cells, database ${state.database}, API ${state.apiUrl}   ${new Date(current.at).toISOString().slice(11, 19)} UTC`);
   lines.push('');
   if (!api) {
     lines.push(`API not answering yet (${current.apiError ?? '?'}); it starts with the workers.`);
   } else {
     lines.push(
       ...pad([
-        ['cell', 'notifications in', 'events stored', 'events/s', 'waiting in queue', 'quarantined', 'newest event'],
+        ['cell', 'notifications in', 'events stored', 'events/s', 'waiting in queue', 'quarantined', 'newest event (simulated)'],
         ...state.layout.cells.map((c) => {
           const s = api.cells.find((x) => x.cell === c.name);
           const q = current.queued[c.name];
@@ -137,7 +138,7 @@ export function renderScreen(state: SandboxState, current: Reading, previous: Re
   if (missing.length > 0) lines.push(`not running: ${missing.join(', ')}`);
   lines.push('');
   lines.push(`logs:   npx pm2 logs ${p}-yagi-${state.layout.cells[0]!.name}    npx pm2 logs '/^${p}-/'    npx pm2 ls`);
-  lines.push(`query:  STV3_API_URL=${state.apiUrl} npx stv3 streams --state completed --limit 5    (or stv3 status --watch)`);
+  lines.push(`query:  STV3_API_URL=${state.apiUrl} node dist/cli/main.js streams --state completed --limit 5    (or: … status --watch)`);
   lines.push('Ctrl-C leaves the sandbox running; `npm run sandbox -- --stop` stops it, `-- --reset` also drops its data.');
   return lines.join('\n');
 }

@@ -5,8 +5,8 @@
  *
  * `STV3_LOG_FORMAT=pretty` (the deployment file's `log_format: pretty`, which
  * ecosystem.config.js passes on; the sandbox sets it) writes the same records for people
- * instead, through pino-pretty: one line each, `HH:MM:ss.l LEVEL (app/cell): message`, the other
- * fields indented below, in colour when stdout is a terminal (or FORCE_COLOR is set). JSON
+ * instead, through pino-pretty: one line each, `[HH:MM:ss.l] LEVEL: (app/cell component) message
+ * {other fields}`, an error's stack below, in colour when stdout is a terminal (or FORCE_COLOR is set). JSON
  * stays the default for machines.
  */
 import { pino, type Logger } from 'pino';
@@ -47,10 +47,13 @@ export function createLogger(options: LoggerOptions): Logger {
       // Synchronous, so a line written just before process.exit() is not lost.
       sync: true,
       translateTime: 'UTC:HH:MM:ss.l',
-      ignore: 'pid,hostname,app,cell,worker,instance',
+      // Other fields follow the message on the same line; an error's stack below it.
+      singleLine: true,
+      ignore: 'pid,hostname,app,cell,worker,instance,component',
       messageFormat: (log, messageKey) => {
         const who = [log['app'], log['cell'] ?? log['worker'] ?? log['instance']].filter((v) => v !== undefined && v !== '').join('/');
-        return `${who ? `(${String(who)}) ` : ''}${String(log[messageKey] ?? '')}`;
+        const component = log['component'] === undefined ? '' : ` ${String(log['component'])}`;
+        return `${who || component ? `(${String(who)}${component}) ` : ''}${String(log[messageKey] ?? '')}`;
       },
     }),
   );
