@@ -1,0 +1,132 @@
+/**
+ * `npm run sandbox` end to end, as a new user runs it but isolated: real pm2 with its own
+ * PM2_HOME, its own database, app prefix and vhosts (options), so it never meets a developer's
+ * sandbox. Start (not a terminal: plain lines, --duration), then events and completed streams
+ * in both cells; `--stop` leaves no process and no claimed stream; `--reset` drops the database
+ * and the vhosts.
+ *
+ * Which cell a stream belongs to: each cell's traffic is notigen with the seed, start and rates
+ * in state.json, so the test regenerates it and maps instance ids to cells.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createGenerator, DEFAULT_TEMPLATE_DIR, loadTemplates } from '../../src/notigen/index.js';
+import type { SandboxState } from '../../src/sandbox/deployment.js';
+import { parseIso8601 } from '../../src/shared/distiller/iso8601.js';
+import { StreamState } from '../../src/shared/store/stream-states.js';
+import { DateTime } from '../../src/shared/time.js';
+import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
+import { createDbPool } from '../../src/shared/db/pool.js';
+import { count, serverUrl } from '../helpers/db.js';
+import { eventually, freePort, ROOT } from '../helpers/processes.js';
+
+const run = promisify(execFile);
+const id = randomBytes(3).toString('hex');
+const dir = mkdtempSync(join(tmpdir(), 'stv3-sandbox-'));
+const pm2Home = join(dir, 'pm2');
+const sandboxDir = join(dir, 'sandbox');
+const database = `stv3_sbxt_${id}`;
+const prefix = `sbxt${id}`;
+const env = { ...process.env, PM2_HOME: pm2Home, MYSQL_URL: serverUrl().href };
+
+function sandbox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'dist/sandbox/main.js'), '--dir', sandboxDir, '--database', database, '--prefix', prefix, ...args], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function pm2Apps(): Promise<{ name: string; pid: number; status: string }[]> {
+  const { stdout } = await run(join(ROOT, 'node_modules/.bin/pm2'), ['jlist'], { env, cwd: ROOT });
+  return (JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number; pm2_env: { status: string } }[]).map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env.status }));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+afterAll(async () => {
+  await sandbox('--reset');
+  await run(join(ROOT, 'node_modules/.bin/pm2'), ['kill'], { env, cwd: ROOT }).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run sandbox', () => {
+  it('starts two cells under pm2, fills both with events and completed streams, stops cleanly and resets', async () => {
+    // Ten simulated minutes before a midnight: the end-of-day .exists come within seconds.
+    const start = DateTime.now().startOfDay().plusSeconds(-600).toString();
+    const apiPort = await freePort();
+    const started = await sandbox('--rate', '100', '--start', start, '--pipeline-workers', '2', '--api-port', String(apiPort), '--time-sync-port', String(await freePort()), '--duration', '4', '--interval', '2');
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/cells: cell1 in vhost stv3-sbxt\w+-cell1, cell2 in vhost stv3-sbxt\w+-cell2/);
+    expect(started.stdout).toMatch(/^sandbox: cell1 in \d+ stored \d+/m);
+    expect(started.stdout).toContain('The sandbox keeps running');
+
+    const state = JSON.parse(readFileSync(join(sandboxDir, 'state.json'), 'utf8')) as SandboxState;
+    const apps = await pm2Apps();
+    expect(new Set(apps.map((a) => a.name))).toEqual(new Set(state.apps));
+    expect(apps.every((a) => a.name.startsWith(`${prefix}-`) && a.status === 'online')).toBe(true);
+    expect(apps.filter((a) => a.name === `${prefix}-pipeline-worker`)).toHaveLength(2);
+
+    // The cell of each instance, from the same notigen traffic.
+    const cellOf = new Map<string, string>();
+    const templates = loadTemplates(DEFAULT_TEMPLATE_DIR);
+    for (const cell of ['cell1', 'cell2']) {
+      const t = state.traffic;
+      const begin = parseIso8601(t.start);
+      const generator = createGenerator({ templates, seed: t.seeds[cell]!, start: begin, opsPerHour: t.opsPerHour, instances: t.instances, cells: [cell], end: begin.plusSeconds(24 * 365 * 3600), count: 5000 });
+      for (const g of generator) {
+        const instance = (g.notification['payload'] as Record<string, unknown> | undefined)?.['instance_id'];
+        if (typeof instance === 'string') cellOf.set(instance, cell);
+      }
+    }
+
+    const pool = createDbPool(parseDatabaseUrl(state.databaseUrl), { connectionLimit: 2 });
+    try {
+      await eventually(() => count(pool, 'SELECT COUNT(*) AS n FROM ingest_cell WHERE events_stored > 0'), (n) => n === 2, 30_000);
+      const completedByCell = async (): Promise<Record<string, number>> => {
+        const [rows] = await pool.query(`SELECT d.dt_string AS instance FROM stream s JOIN dist_trait d ON d.stream_id = s.id AND d.name = 'instance_id' WHERE s.state = ${StreamState.completed}`);
+        const by: Record<string, number> = { cell1: 0, cell2: 0 };
+        for (const r of rows as { instance: string }[]) {
+          const cell = cellOf.get(r.instance);
+          if (cell) by[cell]!++;
+        }
+        return by;
+      };
+      const by = await eventually(completedByCell, (b) => b['cell1']! > 0 && b['cell2']! > 0, 45_000);
+      expect(by['cell1']).toBeGreaterThan(0);
+      expect(by['cell2']).toBeGreaterThan(0);
+      // The API the sandbox started answers about the same database.
+      const status = (await (await fetch(`${state.apiUrl}/v2/status`)).json()) as { cells: { cell: string }[] };
+      expect(status.cells.map((c) => c.cell).sort()).toEqual(['cell1', 'cell2']);
+
+      const pids = (await pm2Apps()).map((a) => a.pid);
+      const stopped = await sandbox('--stop');
+      expect(stopped.code).toBe(0);
+      expect(stopped.stdout).toContain(`sandbox: stopped ${prefix}-notigen-cell1`);
+      expect((await pm2Apps()).filter((a) => a.name.startsWith(`${prefix}-`))).toEqual([]);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(await count(pool, `SELECT COUNT(*) AS n FROM stream WHERE state IN (${StreamState.firing}, ${StreamState.expiring}) OR lease_owner IS NOT NULL`)).toBe(0);
+    } finally {
+      await pool.end();
+    }
+
+    const reset = await sandbox('--reset');
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toContain(`dropped database ${database}`);
+    const { stdout: vhosts } = await run('rabbitmqctl', ['-q', 'list_vhosts']);
+    expect(vhosts).not.toContain(`stv3-${prefix}-`);
+  }, 150_000);
+});
