@@ -13,6 +13,7 @@
  *
  * No half-start: both are resolved before anything else happens.
  */
+import { connect as netConnect } from 'node:net';
 import { connect } from 'amqplib';
 import { createConnection } from 'mysql2/promise';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
@@ -120,14 +121,45 @@ export async function probeAmqp(url: string, timeoutMs = 3000): Promise<Probe> {
   }
 }
 
-/** Whether a container engine answers; the reason when it does not. */
+/**
+ * Whether a container engine answers; the reason when it does not. `STV3_DOCKER=0` says no
+ * without looking. An explicit DOCKER_HOST is the only place looked at: if it does not answer,
+ * the usual sockets are not tried (testcontainers alone would fall back to them).
+ */
 export async function probeDocker(): Promise<Probe> {
+  if (['0', 'false', 'no'].includes((process.env['STV3_DOCKER'] ?? '').toLowerCase())) return { ok: false, reason: 'STV3_DOCKER=0' };
+  const host = process.env['DOCKER_HOST'];
+  if (host) {
+    const answer = await socketAnswers(host);
+    if (answer !== null) return { ok: false, reason: `DOCKER_HOST=${host} does not answer: ${answer}` };
+  }
   try {
     const client = await getContainerRuntimeClient();
     return { ok: true, version: client.info.containerRuntime.host };
   } catch (err) {
     return { ok: false, reason: reasonOf(err) };
   }
+}
+
+/** null when a connection to the DOCKER_HOST address opens within 2 s, else why not. */
+function socketAnswers(dockerHost: string): Promise<string | null> {
+  let target: { path: string } | { host: string; port: number };
+  try {
+    const u = new URL(dockerHost);
+    target = u.protocol === 'unix:' ? { path: u.pathname } : { host: u.hostname, port: Number(u.port || 2375) };
+  } catch {
+    return Promise.resolve('not a URL');
+  }
+  return new Promise((resolve) => {
+    const socket = netConnect(target);
+    const done = (reason: string | null): void => {
+      socket.destroy();
+      resolve(reason);
+    };
+    socket.setTimeout(2000, () => done('timed out'));
+    socket.once('connect', () => done(null));
+    socket.once('error', (err) => done(reasonOf(err)));
+  });
 }
 
 function reasonOf(err: unknown): string {

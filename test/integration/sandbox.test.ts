@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { connect } from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGenerator, DEFAULT_TEMPLATE_DIR, loadTemplates } from '../../src/notigen/index.js';
 import type { SandboxState } from '../../src/sandbox/deployment.js';
@@ -126,7 +127,8 @@ describe('npm run sandbox', () => {
     const reset = await sandbox('--reset');
     expect(reset.code).toBe(0);
     expect(reset.stdout).toContain(`dropped database ${database}`);
-    const { stdout: vhosts } = await run('rabbitmqctl', ['-q', 'list_vhosts']);
-    expect(vhosts).not.toContain(`stv3-${prefix}-`);
+    expect(reset.stdout).toContain(`removed vhosts stv3-${prefix}-cell1, stv3-${prefix}-cell2`);
+    // The vhosts are gone: the broker refuses a connection to them.
+    await expect(connect(state.layout.cells[0]!.url)).rejects.toThrow();
   }, 150_000);
 });
