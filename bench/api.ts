@@ -2,7 +2,7 @@
  * API benchmark, against the local MariaDB, with the built dist/ API process.
  *
  *   npm run build && flock /tmp/stv3-bench.lock npx tsx bench/api.ts [--events 1000000] [--rebuild]
- *       [--connections 50] [--seconds 10] [--instances 1]
+ *       [--connections 50] [--seconds 10] [--instances 1] [--first N] [--json]
  *
  * 1. Dataset (database stv3_bench_api, kept between runs; --rebuild makes it again): instance
  *    days from the notigen templates (short lifecycles more often, so a stream holds about ten
@@ -14,10 +14,15 @@
  * 2. With autocannon, --connections connections for --seconds each: the stream list with
  *    details (limit 100; plain, and gzip as python-requests asks for it), event search by an indexed trait (instance_id), by a non-indexed
  *    trait (host) in a one-hour window, and counts. Prints p50/p99 latency and requests/s.
- *    Target: p99 < 50 ms for the stream list with details at 50 connections.
+ *    Target: p99 < 50 ms for the stream list with details at 50 connections. `--first N` runs
+ *    only the first N of these.
+ *
+ * Also the API processes' peak RSS and the CPU µs per request of the API processes and MariaDB.
+ * `--json`: the human lines go to stderr, and stdout gets one JSON object (ApiResult) for
+ * bench/suite.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +38,7 @@ import { EventTypeIds } from '../src/shared/store/events.js';
 import { DateTime } from '../src/shared/time.js';
 import { loadTriggerDefinitions } from '../src/shared/triggers/index.js';
 import { instantiate, loadTemplates, seededRandom, type Random, type Template } from '../src/notigen/templates.js';
-import { dbUrl, freshDatabase } from './support.js';
+import { cpuSeconds, dbUrl, freshDatabase, pidOf } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const UPSTREAM = join(ROOT, 'fixtures/stacktach-upstream');
@@ -50,9 +55,33 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
     instances: { type: 'string', default: '1' },
+    first: { type: 'string' },
+    json: { type: 'boolean', default: false },
   },
 });
 const EVENTS = Number(args.events);
+// With --json the human lines go to stderr; stdout carries the JSON result only.
+const human = args.json ? process.stderr : process.stdout;
+const say = (line: string): void => void human.write(`${line}\n`);
+
+/** What `--json` prints: latencies in ms; per scenario, then the processes' figures over all of them. */
+export interface ApiResult {
+  readonly events: number;
+  readonly streams: number;
+  readonly connections: number;
+  readonly scenarios: readonly Figures[];
+  readonly apiPeakRssMb: number;
+  readonly cpuUsPerRequest: { readonly api: number; readonly mariadb: number };
+}
+
+/** The API's worker processes: the launcher's children. */
+function workerPids(launcher: number): number[] {
+  try {
+    return readFileSync(`/proc/${launcher}/task/${launcher}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
 
 /** A template, short lifecycles more often (weight 1/length): about 9 notifications on average. */
 function pickTemplate(templates: readonly Template[], lengths: readonly number[], random: Random): Template {
@@ -87,7 +116,8 @@ async function buildDataset(): Promise<{ seconds: number }> {
     const result = await withTransaction(pool, (conn) => storeEvents(conn, batch, typeIds, INDEXED));
     stored += result.stored.length;
     batch = [];
-    process.stdout.write(`\rdataset: ${stored} events`);
+    if (human.isTTY) human.write(`\rdataset: ${stored} events`);
+    else if (stored % 100_000 < 2000) say(`dataset: ${stored} events`);
   };
   while (stored + batch.length < EVENTS) {
     const lifecycle = instantiate(pickTemplate(templates, lengths, random), at, random);
@@ -109,7 +139,7 @@ async function buildDataset(): Promise<{ seconds: number }> {
     at = at.plusMicros(stepMicros);
   }
   if (batch.length > 0) await flush();
-  process.stdout.write('\n');
+  if (human.isTTY) human.write('\n');
   await pool.query('ANALYZE TABLE event, trait, stream, dist_trait, streamevent');
   await pool.end();
   return { seconds: (performance.now() - started) / 1000 };
@@ -149,15 +179,17 @@ interface Figures {
   readonly rps: number;
   readonly errors: number;
   readonly kbPerResponse: number;
+  /** Every request made, warm-ups included (what the CPU figures divide by). */
+  readonly requests: number;
 }
 
 async function measure(name: string, url: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<Figures> {
   const warm = await fetch(url, { headers: { 'accept-encoding': 'identity', ...headers } });
   if (!warm.ok) throw new Error(`${name}: ${url} → ${warm.status} ${await warm.text()}`);
   const size = Number(warm.headers.get('content-length') ?? (await warm.arrayBuffer()).byteLength);
-  await autocannon({ url, connections, duration: 2, headers }); // warm-up
+  const warm2 = await autocannon({ url, connections, duration: 2, headers }); // warm-up
   const r = await autocannon({ url, connections, duration: seconds, headers });
-  return { name, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, errors: r.errors + r.non2xx, kbPerResponse: size / 1024 };
+  return { name, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, errors: r.errors + r.non2xx, kbPerResponse: size / 1024, requests: r.requests.total + warm2.requests.total + 1 };
 }
 
 async function main(): Promise<void> {
@@ -171,7 +203,7 @@ async function main(): Promise<void> {
     pool = createDbPool(target, { connectionLimit: 2 });
     size = await datasetSize(pool);
   }
-  console.log(`dataset: ${size.events} events, ${size.streams} streams${build ? `, built in ${build.seconds.toFixed(0)} s (${(size.events / build.seconds).toFixed(0)} events/s through the store)` : ' (kept from an earlier run; --rebuild to make it again)'}`);
+  say(`dataset: ${size.events} events, ${size.streams} streams${build ? `, built in ${build.seconds.toFixed(0)} s (${(size.events / build.seconds).toFixed(0)} events/s through the store)` : ' (kept from an earlier run; --rebuild to make it again)'}`);
 
   // Query arguments from the data: an instance with events, a busy hour and a host in it.
   const [[mid]] = (await pool.query("SELECT generated FROM event WHERE id = (SELECT MAX(id) DIV 2 FROM event)")) as unknown as [[{ generated: string }]];
@@ -194,17 +226,34 @@ async function main(): Promise<void> {
     ['count: events in a 1 h window', `/v1/events/count?${window}`],
   ];
   const results: Figures[] = [];
+  const pids = workerPids(api.children[0]!.pid!);
+  const mariadb = pidOf('mariadbd');
+  const cpu = (): number[] => [...pids.map((p) => cpuSeconds(p)), mariadb ? cpuSeconds(mariadb) : 0];
+  let cpu0: number[];
+  let cpu1: number[];
+  let rss: number;
   try {
-    for (const [name, path, headers] of scenarios) {
+    cpu0 = cpu();
+    for (const [name, path, headers] of scenarios.slice(0, args.first === undefined ? scenarios.length : Number(args.first))) {
       const f = await measure(name, api.url + path, connections, seconds, headers);
       results.push(f);
-      console.log(`${name.padEnd(48)} p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   ${f.rps.toFixed(0).padStart(6)} req/s   ${f.kbPerResponse.toFixed(1)} KiB/response${f.errors ? `   ERRORS ${f.errors}` : ''}`);
+      say(`${name.padEnd(48)} p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   ${f.rps.toFixed(0).padStart(6)} req/s   ${f.kbPerResponse.toFixed(1)} KiB/response${f.errors ? `   ERRORS ${f.errors}` : ''}`);
     }
+    cpu1 = cpu();
+    rss = Math.max(0, ...pids.map((p) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024));
   } finally {
     for (const c of api.children) c.kill('SIGTERM');
   }
+  const requests = results.reduce((n, f) => n + f.requests, 0);
+  const apiUs = (cpu1.slice(0, -1).reduce((a, b) => a + b, 0) - cpu0.slice(0, -1).reduce((a, b) => a + b, 0)) * 1e6 / Math.max(requests, 1);
+  const dbUs = ((cpu1.at(-1) ?? 0) - (cpu0.at(-1) ?? 0)) * 1e6 / Math.max(requests, 1);
+  say(`API peak RSS ${Math.round(rss)} MB; CPU µs per request: api ${Math.round(apiUs)}, mariadb ${Math.round(dbUs)}`);
   for (const details of results.slice(0, 2)) {
-    console.log(`target p99 < 50 ms, ${details.name}, ${connections} connections, ${args.instances} API process${args.instances === '1' ? '' : 'es'}: ${details.p99 < 50 ? 'met' : 'NOT met'} (${details.p99} ms)`);
+    say(`target p99 < 50 ms, ${details.name}, ${connections} connections, ${args.instances} API process${args.instances === '1' ? '' : 'es'}: ${details.p99 < 50 ? 'met' : 'NOT met'} (${details.p99} ms)`);
+  }
+  if (args.json) {
+    const result: ApiResult = { events: size.events, streams: size.streams, connections, scenarios: results, apiPeakRssMb: rss, cpuUsPerRequest: { api: apiUs, mariadb: dbUs } };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }
 

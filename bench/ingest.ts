@@ -4,7 +4,7 @@
  * amqplib consume + JSON parse + mysql2 batched inserts of exactly the rows the worker writes
  * (precomputed, so no distilling), two batches in flight, ack after commit.
  *
- *   npm run build && npx tsx bench/ingest.ts [--count 50000] [--triggers] [--replay]
+ *   npm run build && npx tsx bench/ingest.ts [--count 50000] [--triggers] [--replay] [--json]
  *
  * --replay dates the notifications in February 2015 and runs without time sync, as an old
  * archive replayed live would: with --triggers every event then finds its stream already expired
@@ -12,6 +12,8 @@
  *
  * The queue is filled first, then the consumer started, so the figure is the consumer's rate.
  * Prints notifications/s for both, the ratio, SQL statements per event, and the worker's peak RSS.
+ * `--json`: those lines go to stderr, and stdout gets one JSON object (IngestResult) for
+ * bench/suite.ts.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -34,8 +36,22 @@ const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
-const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false }, replay: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { count: { type: 'string', default: '50000' }, triggers: { type: 'boolean', default: false }, replay: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
 const COUNT = Number(args.count);
+// With --json the human lines go to stderr; stdout carries the JSON result only.
+const say = args.json ? (line: string): void => void process.stderr.write(`${line}\n`) : (line: string): void => console.log(line);
+
+/** What `--json` prints: rates in notifications/s, RSS in MB, CPU in µs per notification. */
+export interface IngestResult {
+  readonly count: number;
+  readonly triggers: boolean;
+  readonly rawRate: number;
+  readonly workerRate: number;
+  readonly ratio: number;
+  readonly statementsPerEvent: number;
+  readonly workerPeakRssMb: number;
+  readonly cpuUsPerNotification: { readonly worker: number; readonly mariadb: number; readonly rabbitmq: number; readonly raw: number };
+}
 
 async function fillQueue(queue: string, bodies: string[]): Promise<void> {
   const conn = await connect(AMQP);
@@ -74,7 +90,7 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
   });
-  if (process.env['BENCH_DEBUG']) console.log('at ready:', /VmHWM:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim(), /VmRSS:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim());
+  if (process.env['BENCH_DEBUG']) say(['at ready:', /VmHWM:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim(), /VmRSS:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim()].join(' '));
   const services = { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
   const cpuBefore = { worker: cpuSeconds(child.pid!), mariadb: services.mariadb ? cpuSeconds(services.mariadb) : 0, rabbitmq: services.rabbitmq ? cpuSeconds(services.rabbitmq) : 0 };
   const started = performance.now();
@@ -162,16 +178,29 @@ async function main(): Promise<void> {
     if (e) events.set(e.messageId, e);
   }
   const avgBytes = bodies.reduce((s, b) => s + b.length, 0) / bodies.length;
-  console.log(`${COUNT} notifications (${events.size} stored by the sandbox definitions), ${Math.round(avgBytes)} bytes average, batch ${BATCH}${args.triggers ? ', sandbox triggers on' : ''}${args.replay ? ', 2015 timestamps without time sync' : ''}`);
+  say(`${COUNT} notifications (${events.size} stored by the sandbox definitions), ${Math.round(avgBytes)} bytes average, batch ${BATCH}${args.triggers ? ', sandbox triggers on' : ''}${args.replay ? ', 2015 timestamps without time sync' : ''}`);
 
   const raw = await runRaw(bodies, events);
   const worker = await runWorker(bodies, events.size);
-  console.log(`raw ceiling (amqplib + mysql2, same rows): ${Math.round(raw.rate)} notifications/s (its Node CPU: ${Math.round(raw.nodeCpuUs)} µs per notification)`);
-  console.log(`yagi-worker end to end:                   ${Math.round(worker.rate)} notifications/s`);
-  console.log(`ratio worker / raw:                       ${(worker.rate / raw.rate).toFixed(2)}`);
-  console.log(`SQL statements per event (worker):        ${worker.statementsPerEvent.toFixed(3)}`);
-  console.log(`worker peak RSS:                          ${Math.round(worker.rssMb)} MB`);
-  console.log(`CPU µs per notification: ${Object.entries(worker.cpuUs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+  say(`raw ceiling (amqplib + mysql2, same rows): ${Math.round(raw.rate)} notifications/s (its Node CPU: ${Math.round(raw.nodeCpuUs)} µs per notification)`);
+  say(`yagi-worker end to end:                   ${Math.round(worker.rate)} notifications/s`);
+  say(`ratio worker / raw:                       ${(worker.rate / raw.rate).toFixed(2)}`);
+  say(`SQL statements per event (worker):        ${worker.statementsPerEvent.toFixed(3)}`);
+  say(`worker peak RSS:                          ${Math.round(worker.rssMb)} MB`);
+  say(`CPU µs per notification: ${Object.entries(worker.cpuUs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+  if (args.json) {
+    const result: IngestResult = {
+      count: COUNT,
+      triggers: args.triggers,
+      rawRate: raw.rate,
+      workerRate: worker.rate,
+      ratio: worker.rate / raw.rate,
+      statementsPerEvent: worker.statementsPerEvent,
+      workerPeakRssMb: worker.rssMb,
+      cpuUsPerNotification: { worker: worker.cpuUs['worker'] ?? NaN, mariadb: worker.cpuUs['mariadb'] ?? NaN, rabbitmq: worker.cpuUs['rabbitmq'] ?? NaN, raw: raw.nodeCpuUs },
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
 }
 
 main().then(

@@ -1,7 +1,7 @@
 /**
  * Pipeline benchmark, against the local MariaDB and RabbitMQ, with the built dist/ workers.
  *
- *   npm run build && npx tsx bench/pipeline.ts [--streams 20000] [--latency-seconds 30]
+ *   npm run build && npx tsx bench/pipeline.ts [--streams 20000] [--latency-seconds 30] [--skip-serial] [--json]
  *
  * 1. Throughput: 20,000 streams ready to fire, about 9 events each, built from notigen
  *    lifecycles through the upstream sandbox definitions and triggers (one stream per instance
@@ -11,9 +11,12 @@
  * 2. Fire latency under a steady ingest load: a yagi-worker and 2 pipeline workers; lifecycles
  *    of today are published steadily and each instance's end-of-day .exists a few seconds after;
  *    latency = when the stream was seen completed − its fire_timestamp (polled every 20 ms).
+ *
+ * `--json`: the human lines go to stderr, and stdout gets one JSON object (PipelineResult) for
+ * bench/suite.ts. The seeding progress stays on one line (`\r`) on a terminal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +40,33 @@ const UPSTREAM = join(ROOT, 'fixtures/stacktach-upstream');
 const SANDBOX = join(UPSTREAM, 'sandbox');
 const TABLES = ['event_type', 'event', 'trait', 'stream', 'dist_trait', 'streamevent', 'quarantine', 'stv3_schema_migrations'];
 
-const { values: args } = parseArgs({ options: { streams: { type: 'string', default: '20000' }, 'latency-seconds': { type: 'string', default: '30' } } });
+const { values: args } = parseArgs({
+  options: { streams: { type: 'string', default: '20000' }, 'latency-seconds': { type: 'string', default: '30' }, 'skip-serial': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+});
 const STREAMS = Number(args.streams);
+// With --json the human lines go to stderr; stdout carries the JSON result only.
+const human = args.json ? process.stderr : process.stdout;
+const say = (line: string): void => void human.write(`${line}\n`);
+
+/** One throughput run: streams/s, CPU µs per stream (the workers together, MariaDB), the workers' largest peak RSS. */
+export interface Throughput {
+  readonly rate: number;
+  readonly cpuUsPerStream: { readonly workers: number; readonly mariadb: number };
+  readonly workerPeakRssMb: number;
+}
+
+/** What `--json` prints. Latencies in ms (null when no stream completed in the latency run). */
+export interface PipelineResult {
+  readonly streams: number;
+  readonly one: Throughput;
+  readonly two: Throughput;
+  readonly serial: Throughput | null;
+  readonly fireLatencyMs: { readonly p50: number | null; readonly p99: number | null; readonly samples: number };
+}
+
+function peakRssMb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
 
 async function copyDatabase(from: string, to: string): Promise<Pool> {
   await admin(`DROP DATABASE IF EXISTS \`${to}\`; CREATE DATABASE \`${to}\`; SET FOREIGN_KEY_CHECKS = 0; ${TABLES.map((t) => `CREATE TABLE \`${to}\`.${t} LIKE \`${from}\`.${t}; INSERT INTO \`${to}\`.${t} SELECT * FROM \`${from}\`.${t};`).join(' ')}`);
@@ -72,9 +100,12 @@ async function seed(pool: Pool, distiller: Distiller, templates: { create: Templ
     const typeIds = await types.resolve(batch.map((p) => p.event.eventType));
     await withTransaction(pool, (conn) => storeEvents(conn, batch, typeIds, new Set(['instance_id', 'tenant_id', 'request_id', 'user_id'])));
     events += batch.length;
-    process.stdout.write(`\rseeding: ${Math.min(STREAMS, i + 500)} streams`);
+    const done = Math.min(STREAMS, i + 500);
+    // One line rewritten in place on a terminal; elsewhere a line every 5,000 streams and the last.
+    if (human.isTTY) human.write(`\rseeding: ${done}/${STREAMS} streams`);
+    else if (done % 5000 === 0 || done === STREAMS) say(`seeding: ${done}/${STREAMS} streams`);
   }
-  process.stdout.write('\n');
+  if (human.isTTY) human.write('\n');
   return events;
 }
 
@@ -107,7 +138,7 @@ async function completed(pool: Pool): Promise<number> {
   return (rows as { n: number }[])[0]!.n;
 }
 
-async function throughput(source: string, workers: number, strategy: string): Promise<number> {
+async function throughput(source: string, workers: number, strategy: string): Promise<Throughput> {
   const name = `stv3_bench_pipe_${workers}_${strategy}`;
   const pool = await copyDatabase(source, name);
   const ready = ((await pool.query('SELECT COUNT(*) AS n FROM stream WHERE state = 1 AND fire_timestamp IS NOT NULL'))[0] as { n: number }[])[0]!.n;
@@ -120,10 +151,11 @@ async function throughput(source: string, workers: number, strategy: string): Pr
   const rate = ready / ((performance.now() - started) / 1000);
   const cpu1 = [...children.map((c) => cpuSeconds(c.pid!)), cpuSeconds(mariadb)];
   const perStream = cpu1.map((c, i) => Math.round(((c - cpu0[i]!) / ready) * 1e6));
-  console.log(`  CPU µs per stream: workers ${perStream.slice(0, -1).join(' + ')}, mariadb ${perStream.at(-1)}`);
+  const rss = Math.max(...children.map((c) => peakRssMb(c.pid!)));
+  say(`  CPU µs per stream: workers ${perStream.slice(0, -1).join(' + ')}, mariadb ${perStream.at(-1)}; workers' peak RSS ${Math.round(rss)} MB`);
   await stop(children);
   await pool.end();
-  return rate;
+  return { rate, cpuUsPerStream: { workers: perStream.slice(0, -1).reduce((a, b) => a + b, 0), mariadb: perStream.at(-1)! }, workerPeakRssMb: rss };
 }
 
 
@@ -174,7 +206,7 @@ async function latency(distiller: Distiller, templates: { create: Template; eod:
   await stop(children);
   await pool.end();
   void distiller;
-  process.stdout.write(`latency run: published ${published} notifications in ${seconds} s (${Math.round(published / seconds)}/s)\n`);
+  say(`latency run: published ${published} notifications in ${seconds} s (${Math.round(published / seconds)}/s)`);
   return latencies.sort((a, b) => a - b);
 }
 
@@ -192,18 +224,23 @@ async function main(): Promise<void> {
   const events = await seed(pool, distiller, templates);
   const ready = ((await pool.query('SELECT COUNT(*) AS n, AVG(event_count) AS avg FROM stream WHERE fire_timestamp IS NOT NULL'))[0] as { n: number; avg: string }[])[0]!;
   await pool.end();
-  console.log(`${ready.n} streams ready to fire, ${Number(ready.avg).toFixed(1)} events each on average (${events} events), pipeline logger + usage`);
+  say(`${ready.n} streams ready to fire, ${Number(ready.avg).toFixed(1)} events each on average (${events} events), pipeline logger + usage`);
 
   const two = await throughput(source, 2, 'skip_locked');
   const one = await throughput(source, 1, 'skip_locked');
-  console.log(`1 worker  (skip_locked): ${Math.round(one)} streams/s`);
-  console.log(`2 workers (skip_locked): ${Math.round(two)} streams/s   ratio 2/1: ${(two / one).toFixed(2)}`);
-  const serial = await throughput(source, 2, 'serial');
-  console.log(`2 workers (serial):      ${Math.round(serial)} streams/s   ratio serial/skip_locked: ${(serial / two).toFixed(2)}`);
+  say(`1 worker  (skip_locked): ${Math.round(one.rate)} streams/s`);
+  say(`2 workers (skip_locked): ${Math.round(two.rate)} streams/s   ratio 2/1: ${(two.rate / one.rate).toFixed(2)}`);
+  const serial = args['skip-serial'] ? null : await throughput(source, 2, 'serial');
+  if (serial) say(`2 workers (serial):      ${Math.round(serial.rate)} streams/s   ratio serial/skip_locked: ${(serial.rate / two.rate).toFixed(2)}`);
 
   const lat = await latency(distiller, templates);
-  const pct = (p: number): string => (lat.length ? `${Math.round(lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))]!)} ms` : 'n/a');
-  console.log(`fire latency under steady ingest (${lat.length} streams): p50 ${pct(50)}, p99 ${pct(99)}, max ${pct(100)}`);
+  const at = (p: number): number | null => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))]! : null);
+  const pct = (p: number): string => (at(p) === null ? 'n/a' : `${Math.round(at(p)!)} ms`);
+  say(`fire latency under steady ingest (${lat.length} streams): p50 ${pct(50)}, p99 ${pct(99)}, max ${pct(100)}`);
+  if (args.json) {
+    const result: PipelineResult = { streams: Number(ready.n), one, two, serial, fireLatencyMs: { p50: at(50), p99: at(99), samples: lat.length } };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
 }
 
 main().then(
