@@ -40,8 +40,8 @@ const OUT = args.out ?? join(ROOT, QUICK ? 'bench/RESULTS-quick.md' : 'bench/RES
 /** Each benchmark's arguments, full and quick. */
 const PLAN = {
   ingest: QUICK ? ['--count', '2000'] : ['--count', '50000'],
-  pipeline: QUICK ? ['--streams', '400', '--latency-seconds', '4', '--skip-serial'] : ['--streams', '20000', '--latency-seconds', '30', '--skip-serial'],
-  api: QUICK ? ['--events', '20000', '--seconds', '2', '--connections', '10', '--first', '1'] : ['--events', '1000000', '--seconds', '10', '--connections', '50'],
+  pipeline: QUICK ? ['--streams', '300', '--latency-seconds', '3', '--skip-serial'] : ['--streams', '20000', '--latency-seconds', '30', '--skip-serial'],
+  api: QUICK ? ['--events', '10000', '--seconds', '2', '--connections', '10', '--first', '1'] : ['--events', '1000000', '--seconds', '10', '--connections', '50'],
 } as const;
 
 interface Round {
