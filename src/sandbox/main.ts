@@ -33,7 +33,7 @@ import { toError } from '../shared/errors.js';
 import { DateTime } from '../shared/time.js';
 import { appNames, readState, ROOT, writeDeployment, writeState, type SandboxState } from './deployment.js';
 import { pm2, pm2Delete, pm2List } from './pm2.js';
-import { displayServiceUrl, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
+import { checkServices, displayServiceUrl, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
 import { readStatus, renderLine, renderScreen, type Reading } from './status.js';
 import { createCells, removeCells } from './vhosts.js';
 
@@ -104,18 +104,12 @@ async function main(): Promise<number> {
   return start(opts);
 }
 
-/** --check: what answers where, and whether Docker could stand in. */
+/** --check: what answers where, and whether Docker could stand in; starts nothing. */
 async function check(): Promise<number> {
-  try {
-    const services = await ensureServices({ docker: true, say, keep: false });
-    await Promise.all(services.started.map((c) => c.stop()));
-    say('MariaDB and RabbitMQ: ready');
-    return 0;
-  } catch (err) {
-    if (!(err instanceof ServicesUnavailableError)) throw err;
-    process.stderr.write(`sandbox: ${err.message}\n`);
-    return 1;
-  }
+  const result = await checkServices();
+  for (const line of result.lines) say(line);
+  if (result.error) process.stderr.write(`sandbox: ${result.error}\n`);
+  return result.ok ? 0 : 1;
 }
 
 async function start(opts: Options): Promise<number> {

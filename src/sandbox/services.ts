@@ -218,6 +218,28 @@ export async function ensureServices(options: EnsureOptions = {}): Promise<Servi
   }
 }
 
+/**
+ * Looks without starting anything: each service at its URL, and Docker when one is missing.
+ * `ok` when both answer, or Docker could start what is missing; `lines` say what was found;
+ * `error` is ensureServices' message when neither works.
+ */
+export async function checkServices(options: Pick<EnsureOptions, 'mysqlUrl' | 'amqpUrl' | 'timeoutMs'> = {}): Promise<{ ok: boolean; lines: string[]; error: string | null }> {
+  const mysqlUrl = options.mysqlUrl ?? process.env['MYSQL_URL'] ?? DEFAULT_MYSQL_URL;
+  const amqpUrl = options.amqpUrl ?? process.env['AMQP_URL'] ?? DEFAULT_AMQP_URL;
+  const [mysqlProbe, amqpProbe] = await Promise.all([probeMysql(mysqlUrl, options.timeoutMs), probeAmqp(amqpUrl, options.timeoutMs)]);
+  const lines: string[] = [];
+  const missing: { name: ServiceName; url: string; reason: string; image: string }[] = [];
+  if (mysqlProbe.ok) lines.push(`MariaDB/MySQL ${mysqlProbe.version} at ${displayServiceUrl(mysqlUrl)}`);
+  else missing.push({ name: 'MariaDB', url: mysqlUrl, reason: mysqlProbe.reason, image: MARIADB_IMAGE });
+  if (amqpProbe.ok) lines.push(`${amqpProbe.version} at ${displayServiceUrl(amqpUrl)}`);
+  else missing.push({ name: 'RabbitMQ', url: amqpUrl, reason: amqpProbe.reason, image: RABBITMQ_IMAGE });
+  if (missing.length === 0) return { ok: true, lines: [...lines, 'MariaDB and RabbitMQ: ready'], error: null };
+  const docker = await probeDocker();
+  if (!docker.ok) return { ok: false, lines, error: unavailableMessage(missing, docker.reason) };
+  for (const m of missing) lines.push(`${m.name} not reachable at ${displayServiceUrl(m.url)} (${m.reason}); Docker answers (${docker.version}): the sandbox and the tests start ${m.image} for it`);
+  return { ok: true, lines, error: null };
+}
+
 async function waitFor(probe: () => Promise<Probe>, timeoutMs: number): Promise<Probe> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
