@@ -120,6 +120,8 @@ async function start(opts: Options): Promise<number> {
       say(`The sandbox in ${opts.dir} is running (${running.length} processes); showing its status. (--stop to stop it, --reset to start afresh.)`);
       return watch(previous, opts);
     }
+    // Stopped or errored leftovers of an earlier start: started afresh below.
+    await pm2Delete(previous.apps);
   }
 
   let services;
