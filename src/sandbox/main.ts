@@ -293,6 +293,11 @@ async function freePort(port: number, taken: readonly number[] = []): Promise<nu
   throw new Error(`no free port from ${port} to ${port + 99}`);
 }
 
+// Output piped into a command that stopped reading (| head): nothing left to say.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
 main().then(
   (code) => {
     process.exitCode = code;
