@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import type { CellLayout } from './vhosts.js';
+import { sharedMonitor, type CellLayout } from './vhosts.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const UPSTREAM_SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
@@ -98,7 +98,7 @@ export function writeDeployment(state: SandboxState, options: WriteOptions): { d
           user: decodeURIComponent(firstUrl.username) || 'guest',
           password: decodeURIComponent(firstUrl.password) || 'guest',
           vhost: first.vhost,
-          ...(state.layout.mode === 'shared' ? { exchange: `${state.prefix}.monitor` } : {}),
+          ...(state.layout.mode === 'shared' ? { exchange: sharedMonitor(state.layout.prefix).exchange, queue_name: sharedMonitor(state.layout.prefix).queue } : {}),
         });
       }
     }

@@ -35,7 +35,7 @@ import { appNames, readState, ROOT, writeDeployment, writeState, type SandboxSta
 import { pm2, pm2Delete, pm2List } from './pm2.js';
 import { checkServices, displayServiceUrl, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
 import { readStatus, renderLine, renderScreen, type Reading } from './status.js';
-import { createCells, removeCells } from './vhosts.js';
+import { createCells, removeCells, type CellMode } from './vhosts.js';
 
 const CELLS = ['cell1', 'cell2'] as const;
 
@@ -53,6 +53,7 @@ interface Options {
   apiPort: number;
   timeSyncPort: number;
   interval?: number;
+  cellMode: CellMode | 'auto';
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -72,6 +73,7 @@ function program(): Command {
     .option('--pipeline-workers <n>', 'pipeline workers, or "max" for one per core', (v) => (v === 'max' ? 'max' : number('--pipeline-workers', 1)(v)), 'max')
     .option('--api-port <port>', 'API port (the next free one if taken)', number('--api-port', 1), 8000)
     .option('--time-sync-port <port>', 'time-sync port (the next free one if taken)', number('--time-sync-port', 1), 8001)
+    .addOption(new Option('--cell-mode <mode>', 'how the cells are made: vhosts through the management API or rabbitmqctl, or one shared vhost (the first that works)').choices(['auto', 'management', 'rabbitmqctl', 'shared']).default('auto'))
     .option('--interval <seconds>', 'seconds between status readings (default 2 on a terminal, 5 otherwise)', number('--interval', 0.2))
     .exitOverride();
 }
@@ -147,7 +149,7 @@ async function start(opts: Options): Promise<number> {
     await admin.end().catch(() => undefined);
   }
 
-  const layout = await createCells(services.amqp.url, `stv3-${opts.prefix}`, CELLS, services.amqp.managementUrl);
+  const layout = await createCells(services.amqp.url, `stv3-${opts.prefix}`, CELLS, { managementUrl: services.amqp.managementUrl, mode: opts.cellMode });
   say(
     layout.mode === 'shared'
       ? `cells: ${CELLS.join(', ')} share vhost ${layout.cells[0]!.vhost} (no management API and no rabbitmqctl here), each with its own exchange and queue: ${layout.cells.map((c) => `${c.exchange} → ${c.queue}`).join(', ')}`

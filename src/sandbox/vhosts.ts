@@ -9,7 +9,8 @@
  *    or the rabbitmq user); AMQP itself cannot create vhosts;
  * 3. `shared`: otherwise the URL's own vhost, with an exchange and a queue per cell
  *    (`<prefix>.<cell>` and `<prefix>.<cell>.notifications.info`): yagi.conf names both per
- *    cell, so the workers cannot tell the difference.
+ *    cell, so the workers cannot tell the difference. Notabene then publishes to exchange
+ *    `<prefix>.monitor`, queue `<prefix>.monitor.info` (sharedMonitor).
  *
  * The user of the AMQP URL gets full permissions on the vhosts created; `removeCells` deletes
  * them (or, shared, the queues and exchanges).
@@ -34,35 +35,45 @@ export interface CellBroker {
 
 export interface CellLayout {
   readonly mode: CellMode;
+  /** Start of the vhost names, or (shared) of the exchange and queue names. */
+  readonly prefix: string;
   readonly cells: readonly CellBroker[];
   /** Management API base (mode management). */
   readonly managementUrl?: string;
 }
 
-/** Creates the cells' vhosts (or names their queues on a shared one); idempotent. */
-export async function createCells(amqpUrl: string, prefix: string, names: readonly string[], managementUrl?: string): Promise<CellLayout> {
+/**
+ * Creates the cells' vhosts (or names their queues on a shared one); idempotent. `mode` `auto`
+ * takes the first way that works (this module's header); another mode insists on that one.
+ */
+export async function createCells(amqpUrl: string, prefix: string, names: readonly string[], options: { managementUrl?: string | undefined; mode?: CellMode | 'auto' } = {}): Promise<CellLayout> {
   const user = decodeURIComponent(new URL(amqpUrl).username) || 'guest';
-  const api = await findManagementApi(amqpUrl, managementUrl);
+  const mode = options.mode ?? 'auto';
+  const api = mode === 'auto' || mode === 'management' ? await findManagementApi(amqpUrl, options.managementUrl) : null;
+  if (mode === 'management' && !api) throw new Error(`no RabbitMQ management API answers for ${new URL(amqpUrl).host} (set STV3_RABBITMQ_MANAGEMENT_URL)`);
   if (api) {
     for (const name of names) {
       const vhost = `${prefix}-${name}`;
       await management(api, 'PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
       await management(api, 'PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(user)}`, { configure: '.*', write: '.*', read: '.*' });
     }
-    return { mode: 'management', managementUrl: api, cells: names.map((n) => vhostCell(amqpUrl, `${prefix}-${n}`, n)) };
+    return { mode: 'management', prefix, managementUrl: api, cells: names.map((n) => vhostCell(amqpUrl, `${prefix}-${n}`, n)) };
   }
-  if (await rabbitmqctlWorks(amqpUrl)) {
+  const ctl = mode === 'auto' || mode === 'rabbitmqctl' ? await rabbitmqctlWorks(amqpUrl) : false;
+  if (mode === 'rabbitmqctl' && !ctl) throw new Error(`rabbitmqctl cannot manage the broker at ${new URL(amqpUrl).host} (not on this machine, or not allowed: run as root or the rabbitmq user)`);
+  if (ctl) {
     for (const name of names) {
       const vhost = `${prefix}-${name}`;
       const existing = (await run('rabbitmqctl', ['-q', 'list_vhosts'], { timeout: 30_000 })).stdout.split('\n').map((l) => l.trim());
       if (!existing.includes(vhost)) await run('rabbitmqctl', ['-q', 'add_vhost', vhost], { timeout: 30_000 });
       await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, user, '.*', '.*', '.*'], { timeout: 30_000 });
     }
-    return { mode: 'rabbitmqctl', cells: names.map((n) => vhostCell(amqpUrl, `${prefix}-${n}`, n)) };
+    return { mode: 'rabbitmqctl', prefix, cells: names.map((n) => vhostCell(amqpUrl, `${prefix}-${n}`, n)) };
   }
   const vhost = decodeURIComponent(new URL(amqpUrl).pathname.slice(1)) || '/';
   return {
     mode: 'shared',
+    prefix,
     cells: names.map((name) => ({ name, url: amqpUrl, vhost, exchange: `${prefix}.${name}`, queue: `${prefix}.${name}.notifications.info` })),
   };
 }
@@ -78,8 +89,9 @@ export async function removeCells(layout: CellLayout): Promise<void> {
     return;
   }
   const conn = await connect(layout.cells[0]!.url);
+  const monitor = sharedMonitor(layout.prefix);
   try {
-    for (const c of layout.cells) {
+    for (const c of [...layout.cells, monitor]) {
       // A failed delete closes the channel: one channel per operation.
       for (const op of [(ch: import('amqplib').Channel) => ch.deleteQueue(c.queue), (ch: import('amqplib').Channel) => ch.deleteExchange(c.exchange)]) {
         const ch = await conn.createChannel();
@@ -91,6 +103,11 @@ export async function removeCells(layout: CellLayout): Promise<void> {
   } finally {
     await conn.close().catch(() => undefined);
   }
+}
+
+/** Where notabene publishes when the cells share a vhost. */
+export function sharedMonitor(prefix: string): { exchange: string; queue: string } {
+  return { exchange: `${prefix}.monitor`, queue: `${prefix}.monitor.info` };
 }
 
 function vhostCell(amqpUrl: string, vhost: string, name: string): CellBroker {

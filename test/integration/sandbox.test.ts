@@ -8,75 +8,36 @@
  * Which cell a stream belongs to: each cell's traffic is notigen with the seed, start and rates
  * in state.json, so the test regenerates it and maps instance ids to cells.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGenerator, DEFAULT_TEMPLATE_DIR, loadTemplates } from '../../src/notigen/index.js';
-import type { SandboxState } from '../../src/sandbox/deployment.js';
+import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
+import { createDbPool } from '../../src/shared/db/pool.js';
 import { parseIso8601 } from '../../src/shared/distiller/iso8601.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
-import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
-import { createDbPool } from '../../src/shared/db/pool.js';
-import { count, serverUrl } from '../helpers/db.js';
-import { eventually, freePort, ROOT } from '../helpers/processes.js';
+import { count } from '../helpers/db.js';
+import { eventually, freePort } from '../helpers/processes.js';
+import { alive, TestSandbox } from '../helpers/sandbox.js';
 
-const run = promisify(execFile);
-const id = randomBytes(3).toString('hex');
-const dir = mkdtempSync(join(tmpdir(), 'stv3-sandbox-'));
-const pm2Home = join(dir, 'pm2');
-const sandboxDir = join(dir, 'sandbox');
-const database = `stv3_sbxt_${id}`;
-const prefix = `sbxt${id}`;
-const env = { ...process.env, PM2_HOME: pm2Home, MYSQL_URL: serverUrl().href };
-
-function sandbox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'dist/sandbox/main.js'), '--dir', sandboxDir, '--database', database, '--prefix', prefix, ...args], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function pm2Apps(): Promise<{ name: string; pid: number; status: string }[]> {
-  const { stdout } = await run(join(ROOT, 'node_modules/.bin/pm2'), ['jlist'], { env, cwd: ROOT });
-  return (JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number; pm2_env: { status: string } }[]).map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env.status }));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-afterAll(async () => {
-  await sandbox('--reset');
-  await run(join(ROOT, 'node_modules/.bin/pm2'), ['kill'], { env, cwd: ROOT }).catch(() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
+const sandbox = new TestSandbox();
+const { prefix, database } = sandbox;
+afterAll(() => sandbox.cleanup());
 
 describe('npm run sandbox', () => {
   it('starts two cells under pm2, fills both with events and completed streams, stops cleanly and resets', async () => {
     // Ten simulated minutes before a midnight: the end-of-day .exists come within seconds.
     const start = DateTime.now().startOfDay().plusSeconds(-600).toString();
     const apiPort = await freePort();
-    const started = await sandbox('--rate', '100', '--start', start, '--pipeline-workers', '2', '--api-port', String(apiPort), '--time-sync-port', String(await freePort()), '--duration', '4', '--interval', '2');
+    const started = await sandbox.run('--rate', '100', '--start', start, '--pipeline-workers', '2', '--api-port', String(apiPort), '--time-sync-port', String(await freePort()), '--duration', '4', '--interval', '2');
     expect(started.stderr).toBe('');
     expect(started.code).toBe(0);
     expect(started.stdout).toMatch(/cells: cell1 in vhost stv3-sbxt\w+-cell1, cell2 in vhost stv3-sbxt\w+-cell2/);
     expect(started.stdout).toMatch(/^sandbox: cell1 in \d+ stored \d+/m);
     expect(started.stdout).toContain('The sandbox keeps running');
 
-    const state = JSON.parse(readFileSync(join(sandboxDir, 'state.json'), 'utf8')) as SandboxState;
-    const apps = await pm2Apps();
+    const state = sandbox.state();
+    const apps = await sandbox.apps();
     expect(new Set(apps.map((a) => a.name))).toEqual(new Set(state.apps));
     expect(apps.every((a) => a.name.startsWith(`${prefix}-`) && a.status === 'online')).toBe(true);
     expect(apps.filter((a) => a.name === `${prefix}-pipeline-worker`)).toHaveLength(2);
@@ -113,18 +74,18 @@ describe('npm run sandbox', () => {
       const status = (await (await fetch(`${state.apiUrl}/v2/status`)).json()) as { cells: { cell: string }[] };
       expect(status.cells.map((c) => c.cell).sort()).toEqual(['cell1', 'cell2']);
 
-      const pids = (await pm2Apps()).map((a) => a.pid);
-      const stopped = await sandbox('--stop');
+      const pids = (await sandbox.apps()).map((a) => a.pid);
+      const stopped = await sandbox.run('--stop');
       expect(stopped.code).toBe(0);
       expect(stopped.stdout).toContain(`sandbox: stopped ${prefix}-notigen-cell1`);
-      expect((await pm2Apps()).filter((a) => a.name.startsWith(`${prefix}-`))).toEqual([]);
+      expect((await sandbox.apps()).filter((a) => a.name.startsWith(`${prefix}-`))).toEqual([]);
       expect(pids.filter(alive)).toEqual([]);
       expect(await count(pool, `SELECT COUNT(*) AS n FROM stream WHERE state IN (${StreamState.firing}, ${StreamState.expiring}) OR lease_owner IS NOT NULL`)).toBe(0);
     } finally {
       await pool.end();
     }
 
-    const reset = await sandbox('--reset');
+    const reset = await sandbox.run('--reset');
     expect(reset.code).toBe(0);
     expect(reset.stdout).toContain(`dropped database ${database}`);
     expect(reset.stdout).toContain(`removed vhosts stv3-${prefix}-cell1, stv3-${prefix}-cell2`);
