@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createConnection } from 'mysql2/promise';
 import { migrate } from '../shared/db/migrate.js';
+import { parseIso8601 } from '../shared/distiller/iso8601.js';
 import { toError } from '../shared/errors.js';
 import { DateTime } from '../shared/time.js';
 import { appNames, readState, ROOT, writeDeployment, writeState, type SandboxState } from './deployment.js';
@@ -69,7 +70,13 @@ function program(): Command {
     .addOption(new Option('--database <name>', 'database name').default(process.env['STV3_SANDBOX_DATABASE'] ?? 'stv3_sandbox', 'stv3_sandbox, or $STV3_SANDBOX_DATABASE').argParser(identifier('--database')))
     .addOption(new Option('--prefix <name>', 'pm2 apps are <name>-…, vhosts stv3-<name>-<cell>').default(process.env['STV3_SANDBOX_PREFIX'] ?? 'sandbox', 'sandbox, or $STV3_SANDBOX_PREFIX').argParser(identifier('--prefix')))
     .option('--rate <n>', 'notifications per second into each cell', number('--rate', 0.1), 20)
-    .option('--start <time>', 'simulated time of the first notification, UTC (default: 23:30 yesterday)')
+    .option('--start <time>', 'simulated time of the first notification, UTC (default: 23:30 yesterday)', (text) => {
+      try {
+        return parseIso8601(text).toString();
+      } catch {
+        throw new InvalidArgumentError(`--start must be a UTC time such as "2015-02-01 23:30:00", got "${text}"`);
+      }
+    })
     .option('--pipeline-workers <n>', 'pipeline workers, or "max" for one per core', (v) => (v === 'max' ? 'max' : number('--pipeline-workers', 1)(v)), 'max')
     .option('--api-port <port>', 'API port (the next free one if taken)', number('--api-port', 1), 8000)
     .option('--time-sync-port <port>', 'time-sync port (the next free one if taken)', number('--time-sync-port', 1), 8001)
