@@ -32,11 +32,14 @@ describe('npm run sandbox', () => {
     const started = await sandbox.run('--rate', '100', '--start', start, '--pipeline-workers', '2', '--api-port', String(apiPort), '--time-sync-port', String(await freePort()), '--duration', '4', '--interval', '2');
     expect(started.stderr).toBe('');
     expect(started.code).toBe(0);
-    expect(started.stdout).toMatch(/cells: cell1 in vhost stv3-sbxt\w+-cell1, cell2 in vhost stv3-sbxt\w+-cell2/);
     expect(started.stdout).toMatch(/^sandbox: cell1 in \d+ stored \d+/m);
     expect(started.stdout).toContain('The sandbox keeps running');
 
     const state = sandbox.state();
+    // Vhosts where the management API or rabbitmqctl can make them (this machine: rabbitmqctl;
+    // a developer's without sudo: shared, which sandbox-shared.test.ts covers).
+    const vhosts = state.layout.mode !== 'shared';
+    if (vhosts) expect(started.stdout).toContain(`cells: cell1 in vhost stv3-${prefix}-cell1, cell2 in vhost stv3-${prefix}-cell2`);
     const apps = await sandbox.apps();
     expect(new Set(apps.map((a) => a.name))).toEqual(new Set(state.apps));
     expect(apps.every((a) => a.name.startsWith(`${prefix}-`) && a.status === 'online')).toBe(true);
@@ -88,8 +91,10 @@ describe('npm run sandbox', () => {
     const reset = await sandbox.run('--reset');
     expect(reset.code).toBe(0);
     expect(reset.stdout).toContain(`dropped database ${database}`);
-    expect(reset.stdout).toContain(`removed vhosts stv3-${prefix}-cell1, stv3-${prefix}-cell2`);
-    // The vhosts are gone: the broker refuses a connection to them.
-    await expect(connect(state.layout.cells[0]!.url)).rejects.toThrow();
+    if (vhosts) {
+      expect(reset.stdout).toContain(`removed vhosts stv3-${prefix}-cell1, stv3-${prefix}-cell2`);
+      // The vhosts are gone: the broker refuses a connection to them.
+      await expect(connect(state.layout.cells[0]!.url)).rejects.toThrow();
+    }
   }, 150_000);
 });
