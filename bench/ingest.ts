@@ -29,7 +29,7 @@ import { Distiller } from '../src/shared/distiller/index.js';
 import type { Event } from '../src/shared/event.js';
 import { generateNotifications, loadTemplates, seededRandom } from '../src/notigen/templates.js';
 import { DateTime } from '../src/shared/time.js';
-import { AMQP, cpuSeconds, dbUrl, freshDatabase, pidOf } from './support.js';
+import { AMQP, cpuSeconds, dbUrl, fillQueue, freshDatabase, pidOf } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
@@ -51,20 +51,6 @@ export interface IngestResult {
   readonly statementsPerEvent: number;
   readonly workerPeakRssMb: number;
   readonly cpuUsPerNotification: { readonly worker: number; readonly mariadb: number; readonly rabbitmq: number; readonly raw: number };
-}
-
-async function fillQueue(queue: string, bodies: string[]): Promise<void> {
-  const conn = await connect(AMQP);
-  const ch = await conn.createConfirmChannel();
-  await ch.assertExchange('bench', 'topic', { durable: false });
-  await ch.deleteQueue(queue);
-  await ch.assertQueue(queue, { durable: false });
-  await ch.bindQueue(queue, 'bench', queue);
-  for (const body of bodies) {
-    if (!ch.publish('bench', queue, Buffer.from(body), { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
-  }
-  await ch.waitForConfirms();
-  await conn.close();
 }
 
 async function statementCount(pool: Pool): Promise<number> {

@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect } from 'amqplib';
 import { createConnection, type Pool } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../src/shared/config/database-url.js';
 import { migrate } from '../src/shared/db/migrate.js';
@@ -45,4 +46,19 @@ export function cpuSeconds(pid: number): number {
 export function pidOf(name: string): number | null {
   const out = execFileSync('pidof', ['-s', name], { encoding: 'utf8' }).trim();
   return out ? Number(out) : null;
+}
+
+/** Declares exchange `bench` and `queue` (emptied), and publishes every body with confirms. */
+export async function fillQueue(queue: string, bodies: readonly string[]): Promise<void> {
+  const conn = await connect(AMQP);
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('bench', 'topic', { durable: false });
+  await ch.deleteQueue(queue);
+  await ch.assertQueue(queue, { durable: false });
+  await ch.bindQueue(queue, 'bench', queue);
+  for (const body of bodies) {
+    if (!ch.publish('bench', queue, Buffer.from(body), { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
+  }
+  await ch.waitForConfirms();
+  await conn.close();
 }

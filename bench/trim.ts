@@ -20,7 +20,7 @@ import { decodeNotification, encodeOsloV2 } from '../src/shared/amqp/oslo.js';
 import { Distiller } from '../src/shared/distiller/index.js';
 import { generateNotifications, loadTemplates, seededRandom } from '../src/notigen/templates.js';
 import { DateTime } from '../src/shared/time.js';
-import { AMQP, dbUrl, freshDatabase } from './support.js';
+import { AMQP, dbUrl, fillQueue, freshDatabase } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
@@ -66,20 +66,6 @@ async function seed(pool: Pool): Promise<number> {
   }
   await pool.query("INSERT INTO trait (event_id, name, type, t_string) SELECT id, 'instance_id', 1, 'i-seed' FROM event");
   return (performance.now() - started) / 1000;
-}
-
-async function fillQueue(queue: string, bodies: readonly string[]): Promise<void> {
-  const conn = await connect(AMQP);
-  const ch = await conn.createConfirmChannel();
-  await ch.assertExchange('bench', 'topic', { durable: false });
-  await ch.deleteQueue(queue);
-  await ch.assertQueue(queue, { durable: false });
-  await ch.bindQueue(queue, 'bench', queue);
-  for (const body of bodies) {
-    if (!ch.publish('bench', queue, Buffer.from(body), { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
-  }
-  await ch.waitForConfirms();
-  await conn.close();
 }
 
 function waitReady(child: ChildProcess): Promise<void> {

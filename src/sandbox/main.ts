@@ -34,7 +34,8 @@ import { toError } from '../shared/errors.js';
 import { DateTime } from '../shared/time.js';
 import { appNames, readState, ROOT, writeDeployment, writeState, type SandboxState } from './deployment.js';
 import { pm2, pm2Delete, pm2List } from './pm2.js';
-import { checkServices, displayServiceUrl, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
+import { displayUrl } from '../notigen/index.js';
+import { checkServices, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
 import { readStatus, renderLine, renderScreen, type Reading } from './status.js';
 import { createCells, removeCells, type CellMode } from './vhosts.js';
 
@@ -151,7 +152,7 @@ async function start(opts: Options): Promise<number> {
     await admin.query(`CREATE DATABASE IF NOT EXISTS \`${opts.database}\` CHARACTER SET utf8mb4`);
     await admin.changeUser({ database: opts.database });
     const applied = await migrate(admin);
-    say(`database: ${opts.database} on ${displayServiceUrl(server.href)}${applied.length ? `, migrations applied: ${applied.join(', ')}` : ', migrations current'}`);
+    say(`database: ${opts.database} on ${displayUrl(server.href)}${applied.length ? `, migrations applied: ${applied.join(', ')}` : ', migrations current'}`);
   } finally {
     await admin.end().catch(() => undefined);
   }

@@ -19,6 +19,7 @@ import { createConnection } from 'mysql2/promise';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
 import { parseDatabaseUrl } from '../shared/config/database-url.js';
 import { toError } from '../shared/errors.js';
+import { displayUrl } from '../notigen/index.js';
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/';
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
@@ -72,17 +73,6 @@ export class ServicesUnavailableError extends Error {
   ) {
     super(message);
     this.name = 'ServicesUnavailableError';
-  }
-}
-
-/** The URL with its password hidden, for messages. */
-export function displayServiceUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.href;
-  } catch {
-    return url;
   }
 }
 
@@ -178,8 +168,8 @@ export async function ensureServices(options: EnsureOptions = {}): Promise<Servi
   const mysqlUrl = options.mysqlUrl ?? process.env['MYSQL_URL'] ?? DEFAULT_MYSQL_URL;
   const amqpUrl = options.amqpUrl ?? process.env['AMQP_URL'] ?? DEFAULT_AMQP_URL;
   const [mysqlProbe, amqpProbe] = await Promise.all([probeMysql(mysqlUrl, options.timeoutMs), probeAmqp(amqpUrl, options.timeoutMs)]);
-  if (mysqlProbe.ok) say(`MariaDB/MySQL ${mysqlProbe.version} at ${displayServiceUrl(mysqlUrl)}`);
-  if (amqpProbe.ok) say(`${amqpProbe.version} at ${displayServiceUrl(amqpUrl)}`);
+  if (mysqlProbe.ok) say(`MariaDB/MySQL ${mysqlProbe.version} at ${displayUrl(mysqlUrl)}`);
+  if (amqpProbe.ok) say(`${amqpProbe.version} at ${displayUrl(amqpUrl)}`);
   if (mysqlProbe.ok && amqpProbe.ok) {
     return { mysql: { name: 'MariaDB', url: mysqlUrl, version: mysqlProbe.version }, amqp: { name: 'RabbitMQ', url: amqpUrl, version: amqpProbe.version }, started: [] };
   }
@@ -194,7 +184,7 @@ export async function ensureServices(options: EnsureOptions = {}): Promise<Servi
     let mysql: ServiceInUse = { name: 'MariaDB', url: mysqlUrl, version: mysqlProbe.ok ? mysqlProbe.version : '' };
     let amqp: ServiceInUse = { name: 'RabbitMQ', url: amqpUrl, version: amqpProbe.ok ? amqpProbe.version : '' };
     if (!mysqlProbe.ok) {
-      say(`MariaDB/MySQL not reachable at ${displayServiceUrl(mysqlUrl)} (${mysqlProbe.reason}); starting ${MARIADB_IMAGE} in Docker`);
+      say(`MariaDB/MySQL not reachable at ${displayUrl(mysqlUrl)} (${mysqlProbe.reason}); starting ${MARIADB_IMAGE} in Docker`);
       const c = await startMariaDb(options.keep === true);
       started.push(c);
       const url = `mysql://root@${c.getHost()}:${c.getMappedPort(3306)}/`;
@@ -203,7 +193,7 @@ export async function ensureServices(options: EnsureOptions = {}): Promise<Servi
       say(`MariaDB ${mysql.version} in container ${c.getId().slice(0, 12)} at ${url}`);
     }
     if (!amqpProbe.ok) {
-      say(`RabbitMQ not reachable at ${displayServiceUrl(amqpUrl)} (${amqpProbe.reason}); starting ${RABBITMQ_IMAGE} in Docker`);
+      say(`RabbitMQ not reachable at ${displayUrl(amqpUrl)} (${amqpProbe.reason}); starting ${RABBITMQ_IMAGE} in Docker`);
       const c = await startRabbitMq(options.keep === true);
       started.push(c);
       const url = `amqp://guest:guest@${c.getHost()}:${c.getMappedPort(5672)}`;
@@ -229,14 +219,14 @@ export async function checkServices(options: Pick<EnsureOptions, 'mysqlUrl' | 'a
   const [mysqlProbe, amqpProbe] = await Promise.all([probeMysql(mysqlUrl, options.timeoutMs), probeAmqp(amqpUrl, options.timeoutMs)]);
   const lines: string[] = [];
   const missing: { name: ServiceName; url: string; reason: string; image: string }[] = [];
-  if (mysqlProbe.ok) lines.push(`MariaDB/MySQL ${mysqlProbe.version} at ${displayServiceUrl(mysqlUrl)}`);
+  if (mysqlProbe.ok) lines.push(`MariaDB/MySQL ${mysqlProbe.version} at ${displayUrl(mysqlUrl)}`);
   else missing.push({ name: 'MariaDB', url: mysqlUrl, reason: mysqlProbe.reason, image: MARIADB_IMAGE });
-  if (amqpProbe.ok) lines.push(`${amqpProbe.version} at ${displayServiceUrl(amqpUrl)}`);
+  if (amqpProbe.ok) lines.push(`${amqpProbe.version} at ${displayUrl(amqpUrl)}`);
   else missing.push({ name: 'RabbitMQ', url: amqpUrl, reason: amqpProbe.reason, image: RABBITMQ_IMAGE });
   if (missing.length === 0) return { ok: true, lines: [...lines, 'MariaDB and RabbitMQ: ready'], error: null };
   const docker = await probeDocker();
   if (!docker.ok) return { ok: false, lines, error: unavailableMessage(missing, docker.reason) };
-  for (const m of missing) lines.push(`${m.name} not reachable at ${displayServiceUrl(m.url)} (${m.reason}); Docker answers (${docker.version}): the sandbox and the tests start ${m.image} for it`);
+  for (const m of missing) lines.push(`${m.name} not reachable at ${displayUrl(m.url)} (${m.reason}); Docker answers (${docker.version}): the sandbox and the tests start ${m.image} for it`);
   return { ok: true, lines, error: null };
 }
 
@@ -284,7 +274,7 @@ export async function removeContainers(ids: readonly string[]): Promise<void> {
 export function howToStart(name: ServiceName, url: string): string {
   if (name === 'MariaDB') {
     return [
-      `  MariaDB (or MySQL 8), expected at ${displayServiceUrl(url)} (set MYSQL_URL to use another):`,
+      `  MariaDB (or MySQL 8), expected at ${displayUrl(url)} (set MYSQL_URL to use another):`,
       '    Debian/Ubuntu: sudo apt-get install -y mariadb-server && sudo systemctl start mariadb',
       '                   (root logs in through the socket only there; give the URL a user of its own:)',
       `                   sudo mariadb -e "CREATE USER IF NOT EXISTS 'stv3'@'127.0.0.1' IDENTIFIED BY 'stv3'; GRANT ALL ON *.* TO 'stv3'@'127.0.0.1' WITH GRANT OPTION"`,
@@ -294,7 +284,7 @@ export function howToStart(name: ServiceName, url: string): string {
     ].join('\n');
   }
   return [
-    `  RabbitMQ, expected at ${displayServiceUrl(url)} (set AMQP_URL to use another):`,
+    `  RabbitMQ, expected at ${displayUrl(url)} (set AMQP_URL to use another):`,
     '    Debian/Ubuntu: sudo apt-get install -y rabbitmq-server && sudo systemctl start rabbitmq-server',
     '    macOS:         brew install rabbitmq && brew services start rabbitmq',
     `    Docker:        docker run -d --name stv3-rabbitmq -p 5672:5672 -p 15672:15672 ${RABBITMQ_IMAGE}`,
@@ -306,7 +296,7 @@ function unavailableMessage(missing: readonly { name: ServiceName; url: string; 
   const names = missing.map((m) => m.name).join(' and ');
   return [
     `${names} ${missing.length > 1 ? 'are' : 'is'} not reachable, and Docker is not available to start ${missing.length > 1 ? 'them' : 'it'} (${dockerReason}):`,
-    ...missing.map((m) => `  ${m.name} at ${displayServiceUrl(m.url)}: ${m.reason}`),
+    ...missing.map((m) => `  ${m.name} at ${displayUrl(m.url)}: ${m.reason}`),
     '',
     `Start ${missing.length > 1 ? 'them' : 'it'} (or start Docker and run this again), then retry:`,
     ...missing.map((m) => howToStart(m.name, m.url)),
