@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { connect } from 'amqplib';
 import type { Pool } from 'mysql2/promise';
 import { decodeNotification, encodeOsloV2 } from '../src/shared/amqp/oslo.js';
 import { Distiller } from '../src/shared/distiller/index.js';
