@@ -33,7 +33,7 @@ import { parse } from 'yaml';
 
 const root = process.env.STV3_ROOT ? resolve(process.env.STV3_ROOT) : dirname(fileURLToPath(import.meta.url));
 const logDir = process.env.STV3_LOG_DIR ? resolve(process.env.STV3_LOG_DIR) : null;
-const logFiles = (name) => (logDir ? { out_file: `${logDir}/${name}.log`, error_file: `${logDir}/${name}.err.log` } : {});
+const logFiles = (name) => (logDir ? { out_file: `${logDir}/${name}.log`, error_file: `${logDir}/${name}.err.log`, merge_logs: true } : {});
 const deploymentFile = resolve(process.env.STV3_DEPLOYMENT || resolve(root, 'etc/local/deployment.yaml'));
 
 function fail(key, reason) {

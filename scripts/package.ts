@@ -109,7 +109,7 @@ export function buildPackage(outDir = join(ROOT, 'dist')): PackageResult {
 
   const dist = compiled();
   const modules = productionModules();
-  const stage = join(CACHE, 'stage');
+  const stage = join(CACHE, `stage-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
   const top = join(stage, name);
   mkdirSync(top, { recursive: true });
