@@ -8,8 +8,9 @@
  * (≥ 20.19) needs: the compiled `dist/`, production `node_modules` only (pm2 among them, so
  * `node_modules/.bin/pm2` is there), `package.json`, `ecosystem.config.js`, `migrations/`, the
  * default configs (`etc/`, and `fixtures/stacktach-upstream/`, whose sandbox files the defaults
- * and the Ansible templates use, with notigen's templates), and a `VERSION` file
- * (`version=`, `commit=`, `commit_date=`).
+ * and the Ansible templates use, with notigen's templates), `deploy/ansible/` (so the playbooks
+ * can run from the unpacked tarball too), and a `VERSION` file (`version=`, `commit=`,
+ * `commit_date=`).
  *
  * Reproducible: the same commit gives the same bytes. Every entry's mtime is the commit time
  * (never the wall clock), entries are sorted by name, owner and group are 0 (numeric), modes are
@@ -31,7 +32,7 @@ import { parseArgs } from 'node:util';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, 'node_modules/.cache/stv3-package');
 /** Shipped as they are (relative to the repository root). */
-const COPIED = ['package.json', 'package-lock.json', 'ecosystem.config.js', 'README.md', 'migrations', 'etc', 'fixtures/stacktach-upstream'];
+const COPIED = ['package.json', 'package-lock.json', 'ecosystem.config.js', 'README.md', 'migrations', 'etc', 'fixtures/stacktach-upstream', 'deploy'];
 /** The playbooks `--deploy` prints, in the order they run (the seed's three, spec §9). */
 const PLAYBOOKS = ['db.yml', 'workers.yml', 'api.yml'];
 
