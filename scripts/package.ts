@@ -73,7 +73,13 @@ function cached(dir: string, make: (tmp: string) => void): string {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   make(tmp);
-  renameSync(tmp, dir);
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    // Another run (a test file in parallel) made the same cache first: use it.
+    if (!existsSync(dir)) throw err;
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return dir;
 }
 

@@ -2,7 +2,9 @@
  * deploy/ansible for real, against this machine (`ansible_connection=local`): site.yml with an
  * inventory of one region whose two cells are two RabbitMQ vhosts of this test's own, its own
  * database and database users, its own system user (so its own pm2 and PM2_HOME) and every
- * directory under a temporary one, and a tarball built by `npm run package`. Then
+ * directory under a temporary one; deployed first as an operator would, with `npm run package
+ * -- --deploy --inventory FILE --run` (the tarball, then db.yml, workers.yml, api.yml), then with
+ * site.yml. Then
  * notifications published to both cells end as completed streams; a second run changes
  * nothing (changed=0); a change to one cell's yagi.conf reloads that cell's worker only.
  * Everything is removed afterwards, also when the test fails. Skipped only when
@@ -17,7 +19,6 @@ import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildPackage } from '../../scripts/package.js';
 import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
 import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
 import { createDbPool, type Pool } from '../../src/shared/db/pool.js';
@@ -137,19 +138,41 @@ interface Recap {
   seconds: number;
 }
 
+/** The PLAY RECAP lines of this host, added up (several playbooks may have run). */
+function recapOf(stdout: string, started: number): Recap {
+  const lines = [...stdout.matchAll(/localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/g)];
+  if (lines.length === 0) throw new Error(`no PLAY RECAP in:\n${stdout.slice(-4000)}`);
+  const total = (i: number): number => lines.reduce((a, m) => a + Number(m[i]), 0);
+  return { ok: total(1), changed: total(2), failed: total(3), output: stdout, seconds: (Date.now() - started) / 1000 };
+}
+
+const ANSIBLE_ENV = { ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: join(work, '.ansible-tmp'), ANSIBLE_HOME: join(work, '.ansible') };
+
+/** `npm run package -- --deploy --inventory FILE --run`: packages, then runs the three playbooks it prints. */
+async function packageAndDeploy(inventory: string): Promise<Recap & { tarball: string; commands: string[] }> {
+  const started = Date.now();
+  const { stdout } = await run(join(ROOT, 'node_modules/.bin/tsx'), ['scripts/package.ts', '--out', join(work, 'dist'), '--deploy', '--inventory', inventory, '--run'], {
+    cwd: ROOT,
+    timeout: 400_000,
+    maxBuffer: 32 << 20,
+    env: { ...process.env, ...ANSIBLE_ENV },
+  }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+    throw new Error(`npm run package -- --deploy --run failed: ${err.message}\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`);
+  });
+  return { ...recapOf(stdout, started), tarball: /^package: (\S+\.tar\.gz) /m.exec(stdout)![1]!, commands: stdout.split('\n').filter((l) => l.startsWith('ansible-playbook ')) };
+}
+
 async function sitePlaybook(inventory: string): Promise<Recap> {
   const started = Date.now();
   const { stdout } = await run('ansible-playbook', ['-i', inventory, join(ROOT, 'deploy/ansible/site.yml')], {
     cwd: work,
     timeout: 300_000,
     maxBuffer: 32 << 20,
-    env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: join(work, '.ansible-tmp'), ANSIBLE_HOME: join(work, '.ansible') },
+    env: { ...process.env, ...ANSIBLE_ENV },
   }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
     throw new Error(`ansible-playbook failed: ${err.message}\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`);
   });
-  const m = /localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/.exec(stdout);
-  if (!m) throw new Error(`no PLAY RECAP in:\n${stdout.slice(-4000)}`);
-  return { ok: Number(m[1]), changed: Number(m[2]), failed: Number(m[3]), output: stdout, seconds: (Date.now() - started) / 1000 };
+  return recapOf(stdout, started);
 }
 
 /** pm2's apps of the test's user: name → restarts (summed over instances) and instances. */
@@ -226,12 +249,14 @@ describe.skipIf(!haveAnsible)('deploy/ansible site.yml on this machine', () => {
     writeFileSync(join(definitions, 'pipelines.yaml'), 'done: [logger]\n');
     for (const dir of ['mysql-conf.d', 'logrotate.d']) mkdirSync(join(work, dir));
 
-    const { tarball, version } = buildPackage(join(work, 'dist'));
-    const inventory = writeInventory(tarball, '');
-
-    const first = await sitePlaybook(inventory);
-    console.log(`ansible.test.ts: first run ${first.seconds.toFixed(0)} s, ok=${first.ok} changed=${first.changed}`);
+    // The first deployment as an operator makes it: package, then the commands --deploy prints, run.
+    const first = await packageAndDeploy(writeInventory('', ''));
+    console.log(`ansible.test.ts: package + first run (db.yml, workers.yml, api.yml) ${first.seconds.toFixed(0)} s, ok=${first.ok} changed=${first.changed}`);
+    expect(first.commands.map((c) => c.split(' ')[3])).toEqual(['db.yml', 'workers.yml', 'api.yml'].map((p) => join(ROOT, 'deploy/ansible', p)));
     expect(first.failed).toBe(0);
+    const tarball = first.tarball;
+    const version = /stv3-(.+)\.tar\.gz$/.exec(tarball)![1]!;
+    const inventory = writeInventory(tarball, '');
     expect(first.changed).toBeGreaterThan(0);
     if (/pm2 boot step skipped/.test(first.output)) console.log('ansible.test.ts: the pm2 boot step (pm2 startup systemd, pm2 save) was skipped: systemd is not PID 1 here');
     else expect(first.output).toMatch(/Start pm2 at boot/);
