@@ -14,7 +14,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { createConnection } from 'mysql2/promise';
@@ -255,7 +255,7 @@ describe.skipIf(!haveAnsible)('deploy/ansible site.yml on this machine', () => {
     expect(first.commands.map((c) => c.split(' ')[3])).toEqual(['db.yml', 'workers.yml', 'api.yml'].map((p) => join(ROOT, 'deploy/ansible', p)));
     expect(first.failed).toBe(0);
     const tarball = first.tarball;
-    const version = /stv3-(.+)\.tar\.gz$/.exec(tarball)![1]!;
+    const version = /^stv3-(.+)\.tar\.gz$/.exec(basename(tarball))![1]!;
     const inventory = writeInventory(tarball, '');
     expect(first.changed).toBeGreaterThan(0);
     if (/pm2 boot step skipped/.test(first.output)) console.log('ansible.test.ts: the pm2 boot step (pm2 startup systemd, pm2 save) was skipped: systemd is not PID 1 here');
