@@ -6,13 +6,14 @@
  * -- --deploy --inventory FILE --run` (the tarball, then db.yml, workers.yml, api.yml), then with
  * site.yml. Then
  * notifications published to both cells end as completed streams; a second run changes
- * nothing (changed=0); a change to one cell's yagi.conf reloads that cell's worker only.
+ * nothing (changed=0); a change to one cell's yagi.conf reloads that cell's worker only; a new
+ * release flips `current` and reloads every app, and deploying the previous one rolls back.
  * Everything is removed afterwards, also when the test fails. Skipped only when
  * ansible-playbook is not installed.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -306,7 +307,8 @@ describe.skipIf(!haveAnsible)('deploy/ansible site.yml on this machine', () => {
     for (const [name, a] of before) expect(same.get(name)?.restarts, name).toBe(a.restarts);
 
     // A change to cell a's yagi.conf reloads yagi-a, and nothing else.
-    const third = await sitePlaybook(writeInventory(tarball, ', queues: [{name: notifications.info, exchange: nova, routing_key: notifications.info, max_messages: 50}]'));
+    const cellA = ', queues: [{name: notifications.info, exchange: nova, routing_key: notifications.info, max_messages: 50}]';
+    const third = await sitePlaybook(writeInventory(tarball, cellA));
     console.log(`ansible.test.ts: third run (cell a's batch size) ${third.seconds.toFixed(0)} s, ok=${third.ok} changed=${third.changed}`);
     expect(third.failed).toBe(0);
     expect(readFileSync(join(work, 'etc/yagi-a.conf'), 'utf8')).toMatch(/max_messages = 50/);
@@ -314,6 +316,25 @@ describe.skipIf(!haveAnsible)('deploy/ansible site.yml on this machine', () => {
     const after = await apps();
     expect(after.get('yagi-a')!.restarts).toBe(same.get('yagi-a')!.restarts + 1);
     for (const name of ['yagi-b', 'pipeline-worker', 'api']) expect(after.get(name)?.restarts, name).toBe(same.get(name)!.restarts);
+
+    // A new release is a new directory and a flip of `current` (every app reloads); rollback is
+    // deploying the previous tarball again: `current` flips back, nothing is unpacked.
+    const nextTarball = join(work, 'dist', `stv3-${version}-next.tar.gz`);
+    copyFileSync(tarball, nextTarball);
+    const next = await sitePlaybook(writeInventory(nextTarball, cellA));
+    console.log(`ansible.test.ts: fourth run (release ${version}-next) ${next.seconds.toFixed(0)} s, changed=${next.changed}`);
+    expect(next.failed).toBe(0);
+    expect(readlinkSync(join(work, 'opt/current'))).toBe(join(work, 'opt/releases', `${version}-next`));
+    const flipped = await apps();
+    for (const [name, a] of after) expect(flipped.get(name)?.restarts, name).toBeGreaterThan(a.restarts);
+    const back = await sitePlaybook(writeInventory(tarball, cellA));
+    console.log(`ansible.test.ts: fifth run (rollback to ${version}) ${back.seconds.toFixed(0)} s, changed=${back.changed}`);
+    expect(back.failed).toBe(0);
+    expect(back.output).toMatch(/TASK \[stv3-common : Unpack the release\][^\n]*\n(?:ok|skipping): \[localhost\]/);
+    expect(back.output).not.toMatch(/TASK \[stv3-common : Unpack the release\][^\n]*\nchanged/);
+    expect(readlinkSync(join(work, 'opt/current'))).toBe(join(work, 'opt/releases', version));
+    expect(readdirSync(join(work, 'opt/releases')).sort()).toEqual([version, `${version}-next`].sort());
+    await eventually(apps, (a) => a.get('yagi-a')?.online === 1 && a.get('yagi-b')?.online === 1 && a.get('pipeline-worker')?.online === cores && a.get('api')?.online === 1, 60_000);
     console.log(`ansible.test.ts: ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
   }, 600_000);
 });
