@@ -9,11 +9,17 @@
  *   cells:
  *     - {name: cell1, yagi_config: /etc/stv3/yagi-cell1.conf}
  *   api: {instances: 2, port: 8000, host: 127.0.0.1}   # optional; config defaults to winchester_config
- *   metrics_port_base: 9400          # optional: workers serve /metrics and /health on 127.0.0.1:
+ *   metrics_port_base: 9400          # optional: workers serve /metrics and /health on metrics_host:
  *                                    # yagi-<cell i> on base + i, pipeline-worker k on base + 100 + k
+ *   metrics_host: 127.0.0.1          # optional: the address they listen on (default 127.0.0.1)
  *   log_format: pretty               # optional: json (default, for machines) or pretty (pino-pretty,
  *                                    # for people; passed to the apps as STV3_LOG_FORMAT)
  *   name_prefix: sandbox-            # optional: put before every app name (sandbox-yagi-cell1, …)
+ *
+ * `pipeline_workers: 0` runs none (an API-only host). Environment: STV3_ROOT names the release
+ * directory the apps run from (default: this file's, with symlinks resolved; a deployment sets
+ * it to /opt/stv3/current so that `pm2 reload` after a symlink flip runs the new release), and
+ * STV3_LOG_DIR, when set, puts each app's stdout/stderr in <dir>/<app>.log / <app>.err.log.
  *
  * giving one `yagi-<cell>` app per cell (fork mode, one instance: a cell's queue is consumed by
  * one process) and `pipeline-worker` with one instance per core, and, when `api` is given, the
@@ -28,7 +34,9 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-const root = dirname(fileURLToPath(import.meta.url));
+const root = process.env.STV3_ROOT ? resolve(process.env.STV3_ROOT) : dirname(fileURLToPath(import.meta.url));
+const logDir = process.env.STV3_LOG_DIR ? resolve(process.env.STV3_LOG_DIR) : null;
+const logFiles = (name) => (logDir ? { out_file: `${logDir}/${name}.log`, error_file: `${logDir}/${name}.err.log`, merge_logs: true } : {});
 const deploymentFile = resolve(process.env.STV3_DEPLOYMENT || resolve(root, 'etc/local/deployment.yaml'));
 
 function fail(key, reason) {
@@ -58,6 +66,9 @@ if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, 
 const metricsBase = deployment.metrics_port_base;
 if (!(metricsBase === undefined || metricsBase === null || (Number.isInteger(metricsBase) && metricsBase > 0 && metricsBase + 200 < 65536))) fail('metrics_port_base', 'a TCP port (the workers use up to base + 200)');
 const metrics = Number.isInteger(metricsBase);
+const metricsHost = deployment.metrics_host ?? '127.0.0.1';
+if (typeof metricsHost !== 'string' || metricsHost === '') fail('metrics_host', 'an address to listen on');
+const metricsArgs = (port) => (metrics ? ['--metrics-port', String(port), '--metrics-host', metricsHost] : []);
 const logFormat = deployment.log_format ?? 'json';
 if (!['json', 'pretty'].includes(logFormat)) fail('log_format', 'json or pretty');
 const prefix = deployment.name_prefix ?? '';
@@ -82,20 +93,27 @@ const config = {
         ...common,
         name: `${prefix}yagi-${cell.name}`,
         script: resolve(root, 'dist/yagi-worker/main.js'),
-        args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name, ...(metrics ? ['--metrics-port', String(metricsBase + i)] : [])],
+        args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name, ...metricsArgs(metricsBase + i)],
         instances: 1,
+        ...logFiles(`${prefix}yagi-${cell.name}`),
       };
     }),
-    {
-      ...common,
-      name: `${prefix}pipeline-worker`,
-      script: resolve(root, 'dist/pipeline-worker/main.js'),
-      args: ['--config', winchester],
-      instances: workers === 'max' ? cpus().length : workers,
-      merge_logs: true,
-      // Each instance listens on base + 100 + NODE_APP_INSTANCE.
-      ...(metrics ? { env: { ...common.env, STV3_METRICS_PORT_BASE: String(metricsBase + 100) } } : {}),
-    },
+    // pm2 reads instances: 0 as "one per core": no worker means no app.
+    ...(workers === 0
+      ? []
+      : [
+          {
+            ...common,
+            name: `${prefix}pipeline-worker`,
+            script: resolve(root, 'dist/pipeline-worker/main.js'),
+            args: ['--config', winchester, ...(metrics ? ['--metrics-host', metricsHost] : [])],
+            instances: workers === 'max' ? cpus().length : workers,
+            merge_logs: true,
+            ...logFiles(`${prefix}pipeline-worker`),
+            // Each instance listens on base + 100 + NODE_APP_INSTANCE.
+            ...(metrics ? { env: { ...common.env, STV3_METRICS_PORT_BASE: String(metricsBase + 100) } } : {}),
+          },
+        ]),
     ...(api
       ? [
           {
@@ -106,6 +124,7 @@ const config = {
             instances: api.instances === 'max' ? cpus().length : (api.instances ?? 1),
             exec_mode: 'cluster',
             merge_logs: true,
+            ...logFiles(`${prefix}api`),
           },
         ]
       : []),

@@ -3,11 +3,17 @@
  * the ingest rate (events stored per second between two readings `--interval` seconds apart);
  * streams by state; the oldest due stream; the quarantine's size; errored streams. `--watch`
  * redraws in place every interval until interrupted.
+ *
+ * `stv3 status --inventory hosts.yml`: the same across a region, from the processes themselves
+ * (fleet-status.ts): per host and cell, process up or down (with the reason), ingest rate,
+ * deliveries waiting, stored / quarantined, database retries, pipeline runs and errors, and
+ * streams by state from the first API that answers. Exit code 1 when a process is down.
  */
 import type { Command } from 'commander';
 import { call, clientFor, withApiOptions, type ApiOptions } from '../api-options.js';
 import type { ApiClient, Json } from '../client.js';
 import { CliError, ExitCode } from '../errors.js';
+import { readFleetStatus, readInventory, type FleetStatus } from '../fleet-status.js';
 import { age, cell, printJson, table } from '../output.js';
 
 interface StatusJson {
@@ -58,15 +64,53 @@ function render(r: Reading, rate: Map<string, number>): string {
   return lines.join('\n');
 }
 
+const num = (v: number | null, digits = 0): string => (v === null ? '' : v.toFixed(digits));
+
+function renderFleet(f: FleetStatus): string {
+  const down = f.apps.filter((a) => !a.up).length;
+  const rows = f.apps.map((a) => [
+    a.host,
+    a.app,
+    a.up ? (a.health && a.health !== 'ok' ? `up, unhealthy: ${a.health}` : a.ingest_paused ? 'up, ingest paused' : 'up') : `DOWN: ${a.reason}`,
+    num(a.ingest_rate, 1),
+    num(a.waiting),
+    num(a.stored),
+    num(a.quarantined),
+    num(a.db_retries),
+    a.runs_completed === null ? '' : `${a.runs_completed} / ${a.runs_failed ?? 0}`,
+  ]);
+  const s = f.streams;
+  return [
+    `stv3 status of ${f.apps.length} processes (${down === 0 ? 'all up' : `${down} down`}), rates over ${f.interval_seconds.toFixed(1)} s`,
+    table(['host', 'process', 'state', 'events/s', 'waiting', 'stored', 'quarantined', 'db retries', 'runs ok / error'], rows),
+    s.source === null
+      ? 'streams: no API answered'
+      : `streams by state (${s.source}): ${Object.entries(s.by_state).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; errored ${s.errored ?? 0}; quarantine ${Object.entries(s.quarantine).map(([k, v]) => `${k} ${v}`).join(', ') || '0'}`,
+  ].join('\n');
+}
+
 export function registerStatus(program: Command): Command {
   return withApiOptions(program.command('status'))
     .description('per cell ingest, streams by state, oldest due stream, quarantine, errors')
     .option('--watch', 'refresh in place until interrupted')
     .option('--interval <seconds>', 'seconds between the readings the rate is measured over', '2')
-    .action(async (opts: ApiOptions & { watch?: boolean; interval: string }) => {
+    .option('--inventory <file>', "every host and cell of the Ansible inventory (deploy/ansible), from the processes' /metrics and /health")
+    .action(async (opts: ApiOptions & { watch?: boolean; interval: string; inventory?: string }) => {
       const interval = Number(opts.interval);
       if (!(interval > 0 && interval <= 3600)) {
         throw new CliError(`--interval must be a number of seconds from 0 to 3600, got "${opts.interval}"`, ExitCode.usage);
+      }
+      if (opts.inventory !== undefined) {
+        const inventory = readInventory(opts.inventory);
+        for (;;) {
+          const fleet = await readFleetStatus(inventory, interval);
+          if (opts.json) printJson(fleet);
+          else process.stdout.write(`${opts.watch ? '\x1b[H\x1b[2J' : ''}${renderFleet(fleet)}\n`);
+          if (!opts.watch) {
+            if (fleet.apps.some((a) => !a.up)) process.exitCode = ExitCode.error;
+            return;
+          }
+        }
       }
       const client = clientFor(opts);
       let previous = await read(client);

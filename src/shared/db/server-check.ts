@@ -45,6 +45,20 @@ export const TRIM_NEEDS: PrivilegeNeeds = {
   dist_trait: ['SELECT', 'INSERT', 'DELETE'],
   streamevent: ['SELECT', 'INSERT', 'DELETE'],
 };
+/**
+ * The API's: reads everything, resets (UPDATE) and deletes streams (their dist_trait and
+ * streamevent rows go by ON DELETE CASCADE), replays (files events as ingest does, updates or
+ * deletes the quarantine row). Not checked at its start; deploy/ansible grants it.
+ */
+export const API_NEEDS: PrivilegeNeeds = {
+  ...STORE_WRITE,
+  stream: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  quarantine: ['SELECT', 'UPDATE', 'DELETE'],
+  ingest_cell: ['SELECT'],
+  stv3_schema_migrations: ['SELECT'],
+};
+/** Every process reads the applied migrations at start (no DDL when nothing is pending). */
+export const MIGRATIONS_READ: PrivilegeNeeds = { stv3_schema_migrations: ['SELECT'] };
 
 /** A column each table has, for the UPDATE probe. */
 const KEY_COLUMN: Readonly<Record<string, string>> = { event_type: 'id', event: 'id', trait: 'event_id', stream: 'id', dist_trait: 'stream_id', streamevent: 'stream_id', quarantine: 'id', ingest_cell: 'cell' };
