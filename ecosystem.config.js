@@ -74,6 +74,9 @@ if (!['json', 'pretty'].includes(logFormat)) fail('log_format', 'json or pretty'
 const prefix = deployment.name_prefix ?? '';
 if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]*$/.test(prefix)) fail('name_prefix', 'letters, digits, _ . -');
 
+/** V8 flags of the yagi-workers (bench/ingest.ts uses the same). */
+const YAGI_NODE_ARGS = ['--max-semi-space-size=4'];
+
 const common = {
   cwd: root,
   exec_mode: 'fork',
@@ -95,6 +98,9 @@ const config = {
         script: resolve(root, 'dist/yagi-worker/main.js'),
         args: ['--config', file(`cells[${i}].yagi_config`, cell.yagi_config), '--cell', cell.name, ...metricsArgs(metricsBase + i)],
         instances: 1,
+        // A 4 MiB young generation instead of V8's 16: ~20 MB less RSS at full ingest rate, the
+        // same throughput (measured with bench/ingest.ts, which starts the worker with it too).
+        node_args: YAGI_NODE_ARGS,
         ...logFiles(`${prefix}yagi-${cell.name}`),
       };
     }),

@@ -33,6 +33,8 @@ import { AMQP, cpuSeconds, dbUrl, fillQueue, freshDatabase, pidOf } from './supp
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
+/** As ecosystem.config.js starts the yagi-workers (BENCH_WORKER_NODE_OPTIONS replaces them). */
+const YAGI_NODE_ARGS = ['--max-semi-space-size=4'];
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
@@ -71,7 +73,7 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
     `[rabbit_broker]\nhost = ${broker.hostname}\nport = ${broker.port || 5672}\nuser = guest\npassword = guest\n[consumers]\nqueues = ${queue}\n[consumer:${queue}]\napps = winchester.yagi_handler.WinchesterHandler\nexchange = bench\nexchange_type = topic\nrouting_key = ${queue}\nmax_messages = ${BATCH}\n${process.env["BENCH_CONSUMER_EXTRA"] ?? ""}\n[winchester]\nconfig_file = ${join(dir, 'winchester.yaml')}\n`,
   );
   const before = await statementCount(db.pool);
-  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env['BENCH_WORKER_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', process.env['BENCH_WORKER_STDOUT'] === 'inherit' ? 'inherit' : 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env['BENCH_WORKER_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? YAGI_NODE_ARGS), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', process.env['BENCH_WORKER_STDOUT'] === 'inherit' ? 'inherit' : 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
   await new Promise<void>((resolve, reject) => {
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
