@@ -14,6 +14,11 @@
  * Prints notifications/s for both, the ratio, SQL statements per event, and the worker's peak RSS.
  * `--json`: those lines go to stderr, and stdout gets one JSON object (IngestResult) for
  * bench/suite.ts.
+ *
+ * Knobs for experiments (environment): BENCH_BATCH (max_messages, 100), BENCH_CONSUMER_EXTRA
+ * (more [consumer:…] lines, e.g. "prefetch = 400"), BENCH_WINCHESTER_EXTRA (more winchester.yaml),
+ * BENCH_WORKER_NODE_OPTIONS (the worker's node flags instead of ecosystem.config.js's),
+ * BENCH_PROFILE=1 (a V8 CPU profile of the worker in /tmp/prof).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -73,12 +78,11 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
     `[rabbit_broker]\nhost = ${broker.hostname}\nport = ${broker.port || 5672}\nuser = guest\npassword = guest\n[consumers]\nqueues = ${queue}\n[consumer:${queue}]\napps = winchester.yagi_handler.WinchesterHandler\nexchange = bench\nexchange_type = topic\nrouting_key = ${queue}\nmax_messages = ${BATCH}\n${process.env["BENCH_CONSUMER_EXTRA"] ?? ""}\n[winchester]\nconfig_file = ${join(dir, 'winchester.yaml')}\n`,
   );
   const before = await statementCount(db.pool);
-  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env['BENCH_WORKER_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? YAGI_NODE_ARGS), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', process.env['BENCH_WORKER_STDOUT'] === 'inherit' ? 'inherit' : 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env['BENCH_WORKER_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? YAGI_NODE_ARGS), join(ROOT, 'dist/yagi-worker/main.js'), '--config', join(dir, 'yagi-bench.conf')], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, STV3_LOG_LEVEL: 'warn' } });
   await new Promise<void>((resolve, reject) => {
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
   });
-  if (process.env['BENCH_DEBUG']) say(['at ready:', /VmHWM:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim(), /VmRSS:.*\n/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[0].trim()].join(' '));
   const services = { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
   const cpuBefore = { worker: cpuSeconds(child.pid!), mariadb: services.mariadb ? cpuSeconds(services.mariadb) : 0, rabbitmq: services.rabbitmq ? cpuSeconds(services.rabbitmq) : 0 };
   const started = performance.now();
