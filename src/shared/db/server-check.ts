@@ -2,8 +2,9 @@
  * What a process checks about its database server at start, so that a server or a user that
  * cannot work stops it with one clear message (exit 1) instead of failing later, or worse,
  * never firing anything:
- * - the server: MariaDB or MySQL with microsecond DATETIME(6), and `FOR UPDATE SKIP LOCKED`
- *   (MariaDB ≥ 10.6, MySQL ≥ 8.0.1) where the process claims streams with it;
+ * - the server: MariaDB or MySQL with microsecond DATETIME(6), JSON functions (event.traits;
+ *   MariaDB ≥ 10.2.7, MySQL ≥ 5.7.8), and `FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6, MySQL ≥
+ *   8.0.1) where the process claims streams with it;
  * - the user: every privilege the process needs on every table, probed with statements that
  *   change nothing (in a transaction that is rolled back), all missing ones named at once.
  */
@@ -78,6 +79,7 @@ export async function checkServer(pool: Pool, req: ServerRequirements): Promise<
     const version = row.version;
     const problems: string[] = [];
     if (!String(row.micro).endsWith('.123456')) problems.push(`it does not keep microseconds in DATETIME(6) (got ${row.micro})`);
+    if (!(await supportsJson(conn))) problems.push('it has no JSON functions (MariaDB ≥ 10.2.7 or MySQL ≥ 5.7.8 have them; event.traits is a JSON document)');
     const skipLocked = await supportsSkipLocked(conn);
     if (req.skipLocked && !skipLocked) {
       problems.push('it has no SELECT … FOR UPDATE SKIP LOCKED (MariaDB ≥ 10.6 or MySQL ≥ 8.0.1 have it); set `pipeline_claim_strategy: serial` in winchester.yaml to claim without it');
@@ -88,6 +90,16 @@ export async function checkServer(pool: Pool, req: ServerRequirements): Promise<
     return { version, skipLocked };
   } finally {
     conn.release();
+  }
+}
+
+async function supportsJson(conn: PoolConnection): Promise<boolean> {
+  try {
+    const [[row]] = (await conn.query(`SELECT JSON_VALID('{"a": 1}') AS ok`)) as unknown as [[{ ok: number }]];
+    return Number(row.ok) === 1;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ER_SP_DOES_NOT_EXIST' || (err as { code?: string }).code === 'ER_PARSE_ERROR') return false;
+    throw err;
   }
 }
 
