@@ -96,8 +96,9 @@ export function parsePage(query: Query): Page {
 export function parseState(query: Query): number | undefined {
   const v = single(query, 'state');
   if (v === undefined || v === '') return undefined;
-  const byName = (StreamState as Record<string, number>)[v.trim().toLowerCase()];
-  if (byName !== undefined) return byName;
+  const name = v.trim().toLowerCase();
+  // Own keys only: "constructor" or "__proto__" are not states.
+  if (Object.hasOwn(StreamState, name)) return (StreamState as Record<string, number>)[name];
   if (/^[1-8]$/.test(v.trim())) return Number(v.trim());
   throw bad('state', `unknown state ${JSON.stringify(v)}; one of ${Object.keys(StreamState).join(', ')}`);
 }
@@ -132,6 +133,22 @@ export function parseColonTraits(query: Query, name: string): TraitFilter[] {
     }
   }
   return out;
+}
+
+/** More trait conditions than this are refused (each is a join; MariaDB stops at 61 tables). */
+export const MAX_TRAIT_CONDITIONS = 20;
+
+/**
+ * Every trait condition of a request: upstream's `colonName=name:value;…` and Panko's q.*,
+ * AND-ed. Throws a 400 naming the parameter when there are more than MAX_TRAIT_CONDITIONS.
+ */
+export function parseTraitFilters(query: Query, colonName: string): TraitFilter[] {
+  const colon = parseColonTraits(query, colonName);
+  const typed = parseTypedTraits(query);
+  if (colon.length + typed.length > MAX_TRAIT_CONDITIONS) {
+    throw bad(typed.length > colon.length ? 'q.field' : colonName, `at most ${MAX_TRAIT_CONDITIONS} trait conditions, got ${colon.length + typed.length}`);
+  }
+  return [...colon, ...typed];
 }
 
 const TYPE_NAMES: Readonly<Record<string, TraitFilter['type']>> = { string: 'string', integer: 'int', int: 'int', float: 'float', datetime: 'datetime' };

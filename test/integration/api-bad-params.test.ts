@@ -23,6 +23,11 @@ type Case = readonly [method: string, path: string, status: number, message: Reg
 const CASES: readonly Case[] = [
   ['GET', '/v1/streams?state=bogus', 400, /^state: unknown state "bogus"; one of active, firing/],
   ['GET', '/v1/streams?state=9', 400, /^state: unknown state/],
+  ['GET', '/v1/streams?state=constructor', 400, /^state: unknown state "constructor"/],
+  ['GET', '/v1/streams/count?state=__proto__', 400, /^state: unknown state "__proto__"/],
+  ['GET', `/v1/streams?${Array.from({ length: 61 }, (_, i) => `q.field=instance_id&q.value=x${i}`).join('&')}`, 400, /^q\.field: at most 20 trait conditions, got 61/],
+  ['GET', `/v1/events/count?${Array.from({ length: 21 }, (_, i) => `q.field=host&q.value=h${i}`).join('&')}&from_datetime=2015-01-01&to_datetime=2015-01-02`, 400, /^q\.field: at most 20 trait conditions, got 21/],
+  ['GET', `/v1/streams?distinguishing_traits=${Array.from({ length: 61 }, (_, i) => `instance_id:${i}`).join(';')}`, 400, /^distinguishing_traits: at most 20 trait conditions, got 61/],
   ['GET', '/v1/streams/count?state=', 200, /.*/],
   ['GET', '/v1/streams?limit=abc', 400, /^limit: expected a whole number from 1 to 1000/],
   ['GET', '/v1/streams?limit=0', 400, /^limit: must be from 1 to 1000, got 0/],

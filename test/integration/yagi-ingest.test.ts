@@ -175,6 +175,7 @@ function malformedBodies(n: number): { kind: string; body: string; reason: RegEx
     { kind: 'unknown envelope version', body: () => JSON.stringify({ 'oslo.version': '3.0', 'oslo.message': '{}' }), reason: /unknown oslo envelope version/ },
     { kind: 'no event_type', body: () => valid({}, ['event_type']), reason: /event_type/ },
     { kind: 'no message_id', body: () => valid({}, ['message_id']), reason: /message_id/ },
+    { kind: 'empty message_id', body: () => valid({ message_id: '' }), reason: /message_id is empty/ },
     { kind: 'bad timestamp', body: () => valid({ timestamp: 'yesterday-ish' }), reason: /timestamp/ },
     { kind: 'bad int trait', body: () => valid({ payload: { ...(makeNotifications(1, 98)[0]!['payload'] as object), memory_mb: 'lots' } }), reason: /memory_mb/ },
     { kind: 'oversize', body: () => valid({ padding: 'x'.repeat(20000) }), reason: /exceeds max_body_bytes 16384/ },

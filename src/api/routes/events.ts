@@ -12,7 +12,7 @@ import { countEvents, findEvents, getEventByMessageId, type EventQuery } from '.
 import { markOf } from '../../shared/store/query-terms.js';
 import type { ApiContext } from '../app.js';
 import { notFound } from '../errors.js';
-import { optionalDateTime, parseColonTraits, parseMark, parsePage, parseTypedTraits, single, type Query } from '../params.js';
+import { optionalDateTime, parseTraitFilters, parseMark, parsePage, single, type Query } from '../params.js';
 import { countJson, eventJson } from '../serialize.js';
 import { checkParameters, sendJson } from './common.js';
 
@@ -24,7 +24,7 @@ function eventQuery(q: Query): EventQuery {
     from: optionalDateTime(q, 'from_datetime'),
     to: optionalDateTime(q, 'to_datetime'),
     eventName: eventName === '' ? undefined : eventName,
-    traits: [...parseColonTraits(q, 'traits'), ...parseTypedTraits(q)],
+    traits: parseTraitFilters(q, 'traits'),
   };
 }
 

@@ -17,7 +17,7 @@ import { retryStream } from '../../shared/store/stream-retry.js';
 import { stateName } from '../../shared/store/stream-states.js';
 import type { ApiContext } from '../app.js';
 import { ApiError, notFound } from '../errors.js';
-import { optionalDateTime, parseBoolean, parseColonTraits, parseId, parsePage, parseMark, parseState, parseTypedTraits, single, type Query } from '../params.js';
+import { optionalDateTime, parseTraitFilters, parseBoolean, parseId, parsePage, parseMark, parseState, single, type Query } from '../params.js';
 import { countJson, streamJson, toJson } from '../serialize.js';
 import { StreamPageCache } from '../page-cache.js';
 import { checkParameters, sendJson } from './common.js';
@@ -30,7 +30,7 @@ function streamQuery(q: Query): StreamQuery {
     youngerThan: optionalDateTime(q, 'younger_than'),
     state: parseState(q),
     triggerName: single(q, 'trigger_name') || single(q, 'name') || undefined,
-    traits: [...parseColonTraits(q, 'distinguishing_traits'), ...parseTypedTraits(q)],
+    traits: parseTraitFilters(q, 'distinguishing_traits'),
   };
 }
 

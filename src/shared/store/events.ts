@@ -117,7 +117,7 @@ const MAX_ID_CHARS = 255;
 /**
  * Whether an event can be stored exactly, as ingest, quarantine replays and dry runs check it
  * before storing; throws PoisonMessageError saying why not: no traits (winchester stores no
- * event without traits), or a message_id or event_type over 255 characters or not valid
+ * event without traits), or a message_id or event_type that is empty, over 255 characters or not valid
  * Unicode (an unpaired surrogate from a `\ud800` escape has no exact bytes: migrations/0003).
  */
 export function assertStorable(event: Event): void {
@@ -127,6 +127,8 @@ export function assertStorable(event: Event): void {
 }
 
 function checkIdentifier(what: string, value: string): void {
+  // An empty message_id would make every later empty one a "duplicate", silently dropped.
+  if (value === '') throw new PoisonMessageError(`${what} is empty, so this notification cannot be told from any other`);
   if (value.length > MAX_ID_CHARS) throw new PoisonMessageError(`${what} longer than ${MAX_ID_CHARS} characters`);
   if (!value.isWellFormed()) throw new PoisonMessageError(`${what} is not valid Unicode (an unpaired surrogate), so it cannot be stored exactly`);
 }
