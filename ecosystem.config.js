@@ -44,7 +44,15 @@ function fail(key, reason) {
 }
 
 if (!existsSync(deploymentFile)) fail('', 'file not found (set STV3_DEPLOYMENT)');
-const deployment = parse(readFileSync(deploymentFile, 'utf8')) ?? {};
+let deployment;
+try {
+  deployment = parse(readFileSync(deploymentFile, 'utf8')) ?? {};
+} catch (err) {
+  fail('', `not valid YAML: ${err.message}`);
+}
+if (typeof deployment !== 'object' || Array.isArray(deployment)) fail('', 'expected a mapping of keys');
+const KEYS = ['winchester_config', 'pipeline_workers', 'kill_timeout_seconds', 'cells', 'api', 'metrics_port_base', 'metrics_host', 'log_format', 'name_prefix'];
+for (const key of Object.keys(deployment)) if (!KEYS.includes(key)) fail(key, `unknown key; the keys are ${KEYS.join(', ')}`);
 const base = dirname(deploymentFile);
 const file = (key, value) => {
   if (typeof value !== 'string' || value === '') fail(key, 'required: a file path');
@@ -56,13 +64,22 @@ const file = (key, value) => {
 const winchester = file('winchester_config', deployment.winchester_config);
 const workers = deployment.pipeline_workers ?? 'max';
 if (workers !== 'max' && !(Number.isInteger(workers) && workers >= 0)) fail('pipeline_workers', 'a number of processes, or "max"');
-const killTimeout = (deployment.kill_timeout_seconds ?? 30) * 1000;
+const killSeconds = deployment.kill_timeout_seconds ?? 30;
+if (typeof killSeconds !== 'number' || !(killSeconds > 0)) fail('kill_timeout_seconds', 'seconds (a number > 0; keep it above pipeline_shutdown_grace_seconds)');
+const killTimeout = killSeconds * 1000;
 const api = deployment.api;
 if (api !== undefined && (api === null || typeof api !== 'object')) fail('api', 'a mapping {instances, port, host, config}');
 if (api && !(api.instances === undefined || api.instances === 'max' || (Number.isInteger(api.instances) && api.instances >= 1))) fail('api.instances', 'a number of processes (≥ 1), or "max"');
 if (api && !(api.port === undefined || (Number.isInteger(api.port) && api.port > 0 && api.port < 65536))) fail('api.port', 'a TCP port');
 if (api && !(api.host === undefined || (typeof api.host === 'string' && api.host !== ''))) fail('api.host', 'an address to listen on');
 if (!Array.isArray(deployment.cells)) fail('cells', 'required: a list of {name, yagi_config}');
+const cellNames = new Set();
+deployment.cells.forEach((cell, i) => {
+  if (!cell || typeof cell.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(cell.name)) fail(`cells[${i}].name`, 'required: letters, digits, _ . -');
+  // One process per cell: two apps on one queue would break its delivery order.
+  if (cellNames.has(cell.name)) fail(`cells[${i}].name`, `duplicate cell ${JSON.stringify(cell.name)}`);
+  cellNames.add(cell.name);
+});
 const metricsBase = deployment.metrics_port_base;
 if (!(metricsBase === undefined || metricsBase === null || (Number.isInteger(metricsBase) && metricsBase > 0 && metricsBase + 200 < 65536))) fail('metrics_port_base', 'a TCP port (the workers use up to base + 200)');
 const metrics = Number.isInteger(metricsBase);
@@ -91,7 +108,6 @@ const common = {
 const config = {
   apps: [
     ...deployment.cells.map((cell, i) => {
-      if (!cell || typeof cell.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(cell.name)) fail(`cells[${i}].name`, 'required: letters, digits, _ . -');
       return {
         ...common,
         name: `${prefix}yagi-${cell.name}`,

@@ -75,6 +75,22 @@ describe('ecosystem.config.js', () => {
     ]);
   });
 
+  it('stops on a duplicate cell, a bad kill_timeout_seconds, an unknown key or bad YAML, naming file and key', async () => {
+    const cases: [string, string][] = [
+      ['cells:\n  - {name: a, yagi_config: yagi-a.conf}\n  - {name: a, yagi_config: yagi-a.conf}\n', 'cells[1].name: duplicate cell "a"'],
+      ['kill_timeout_seconds: soon\n', 'kill_timeout_seconds: seconds'],
+      ['pipline_workers: 3\n', 'pipline_workers: unknown key'],
+      ['extra: [unclosed\n', 'not valid YAML'],
+    ];
+    for (const [extra, message] of cases) {
+      const file = join(dir, `deployment-${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(file, extra.startsWith('cells') ? `winchester_config: winchester.yaml\n${extra}` : `winchester_config: winchester.yaml\ncells:\n  - {name: a, yagi_config: yagi-a.conf}\n${extra}`);
+      const r = await tsx(apps, { STV3_DEPLOYMENT: file }, 'node');
+      expect(r.code, extra).not.toBe(0);
+      expect(r.stderr, extra).toContain(`${file}: ${message}`);
+    }
+  });
+
   it('stops on a bad log_format or name_prefix, naming file and key', async () => {
     const file = deployment('log_format: colourful\n');
     const r = await tsx(apps, { STV3_DEPLOYMENT: file }, 'node');
