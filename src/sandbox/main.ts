@@ -245,7 +245,7 @@ async function stop(opts: Options): Promise<number> {
 async function stopContainers(ids: readonly string[], remove: boolean): Promise<void> {
   if (!(await probeDocker()).ok) return;
   if (remove) return removeContainers(ids);
-  const { getContainerRuntimeClient } = await import('testcontainers');
+  const { getContainerRuntimeClient } = await import('testcontainers'); // only with Docker (a dev dependency)
   const client = await getContainerRuntimeClient();
   for (const id of ids) await client.container.stop(client.container.getById(id), { timeout: 10 }).catch(() => undefined);
 }

@@ -16,7 +16,7 @@
 import { connect as netConnect } from 'node:net';
 import { connect } from 'amqplib';
 import { createConnection } from 'mysql2/promise';
-import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
+import type { StartedTestContainer } from 'testcontainers';
 import { parseDatabaseUrl } from '../shared/config/database-url.js';
 import { toError } from '../shared/errors.js';
 import { displayUrl } from '../notigen/index.js';
@@ -124,10 +124,23 @@ export async function probeDocker(): Promise<Probe> {
     if (answer !== null) return { ok: false, reason: `DOCKER_HOST=${host} does not answer: ${answer}` };
   }
   try {
-    const client = await getContainerRuntimeClient();
+    const client = await (await testcontainers()).getContainerRuntimeClient();
     return { ok: true, version: client.info.containerRuntime.host };
   } catch (err) {
     return { ok: false, reason: reasonOf(err) };
+  }
+}
+
+/**
+ * testcontainers, loaded only when Docker is wanted: it is a development dependency, absent from
+ * the release tarball (whose `--check` and local services need no Docker). Throws an Error saying
+ * so when it is not installed.
+ */
+async function testcontainers(): Promise<typeof import('testcontainers')> {
+  try {
+    return await import('testcontainers');
+  } catch (err) {
+    throw new Error(`testcontainers is not installed (a development dependency: npm ci in a clone has it): ${toError(err).message}`, { cause: err });
   }
 }
 
@@ -239,7 +252,8 @@ async function waitFor(probe: () => Promise<Probe>, timeoutMs: number): Promise<
   }
 }
 
-function startMariaDb(keep: boolean): Promise<StartedTestContainer> {
+async function startMariaDb(keep: boolean): Promise<StartedTestContainer> {
+  const { GenericContainer, Wait } = await testcontainers();
   const c = new GenericContainer(MARIADB_IMAGE)
     .withEnvironment({ MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' })
     .withExposedPorts(3306)
@@ -250,7 +264,8 @@ function startMariaDb(keep: boolean): Promise<StartedTestContainer> {
   return (keep ? c.withReuse() : c).start();
 }
 
-function startRabbitMq(keep: boolean): Promise<StartedTestContainer> {
+async function startRabbitMq(keep: boolean): Promise<StartedTestContainer> {
+  const { GenericContainer, Wait } = await testcontainers();
   const c = new GenericContainer(RABBITMQ_IMAGE)
     .withExposedPorts(5672, 15672)
     .withLabels({ 'stv3.service': 'rabbitmq' })
@@ -262,7 +277,7 @@ function startRabbitMq(keep: boolean): Promise<StartedTestContainer> {
 /** Stops and removes containers by id (the sandbox's --stop / --reset); missing ones are skipped. */
 export async function removeContainers(ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  const client = await getContainerRuntimeClient();
+  const client = await (await testcontainers()).getContainerRuntimeClient();
   for (const id of ids) {
     const container = client.container.getById(id);
     await client.container.stop(container, { timeout: 10 }).catch(() => undefined);

@@ -75,6 +75,9 @@ describe('npm run package', () => {
     expect((await stv3('migrate', '--config', 'etc/local/winchester.yaml', '--status')).stdout).toMatch(/pending 0001_initial, .*0005_fire_criteria/);
     expect((await stv3('migrate', '--config', 'etc/local/winchester.yaml')).stdout).toMatch(/applied 0001_initial/);
     expect((await stv3('migrate', '--config', 'etc/local/winchester.yaml', '--status')).stdout).toMatch(/: up to date$/m);
+    // The sandbox's service check runs without testcontainers (a dev dependency, loaded only for Docker).
+    const check = await run(process.execPath, ['dist/sandbox/main.js', '--check'], { cwd: top, env: { ...env, STV3_DOCKER: '0' }, timeout: 60_000 });
+    expect(check.stdout + check.stderr).toMatch(/MariaDB\/MySQL .* at /);
     // The shipped pm2 answers too.
     expect((await run(join(top, 'node_modules/.bin/pm2'), ['--version'], { env: { ...env, PM2_HOME: join(work, 'pm2') }, timeout: 60_000 })).stdout.trim().split('\n').at(-1)).toMatch(/^\d+\.\d+\.\d+$/);
     await run(join(top, 'node_modules/.bin/pm2'), ['kill'], { env: { ...env, PM2_HOME: join(work, 'pm2') }, timeout: 60_000 }).catch(() => undefined);
