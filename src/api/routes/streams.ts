@@ -48,7 +48,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: ApiContext, vers
       return Buffer.from(`[${streams.map((s) => streamJson(s, page.direction, events?.get(s.id))).join(', ')}]`);
     });
     void reply.header('vary', 'accept-encoding');
-    if (!/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return sendJson(reply, cached.body);
+    if (!acceptsGzip(request.headers['accept-encoding'])) return sendJson(reply, cached.body);
     return sendJson(reply.header('content-encoding', 'gzip'), StreamPageCache.gzipped(cached));
   });
 
@@ -145,4 +145,17 @@ function explanationJson(e: StreamExplanation): string {
     last_error: e.lastError,
     retry_after: e.retryAfter,
   });
+}
+
+/** Whether an Accept-Encoding header allows gzip (RFC 9110 §12.5.3: `gzip;q=0` refuses it, `*` allows it). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  let star: boolean | undefined;
+  for (const item of String(header ?? '').split(',')) {
+    const [coding, ...params] = item.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    const allowed = q === undefined || Number(q) > 0;
+    if (coding === 'gzip' || coding === 'x-gzip') return allowed;
+    if (coding === '*') star = allowed;
+  }
+  return star ?? false;
 }
