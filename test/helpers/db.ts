@@ -1,6 +1,7 @@
 /**
  * A database of its own for each test file (named after the file), created fresh and migrated,
- * on the server MYSQL_URL names. Files therefore run in parallel and can be rerun.
+ * on the server MYSQL_URL names, and dropped by close(). Files therefore run in parallel and can
+ * be rerun.
  */
 import { createHash } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
@@ -37,7 +38,18 @@ export async function createTestDatabase(key: string, options: { migrate?: boole
     await conn.end();
   }
   const pool = createDbPool(target, { connectionLimit: 4 });
-  return { name, url: url.href, target, pool, close: () => pool.end() };
+  return {
+    name,
+    url: url.href,
+    target,
+    pool,
+    // Dropped when the file is done, so the shared server does not collect test databases.
+    close: async () => {
+      await pool.end();
+      const conn = await createConnection({ ...parseDatabaseUrl(server.href).options, database: undefined });
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``).finally(() => conn.end());
+    },
+  };
 }
 
 export async function count(pool: Pool, sql: string, params: unknown[] = []): Promise<number> {
