@@ -114,6 +114,9 @@ describe('yagi.conf', () => {
       ['monitor.error3', 'monitor.error', false, false, 50, 500],
     ]);
     expect(cfg.winchesterConfigFile).toBe(join(dir, 'winchester.yaml'));
+    // max_wait unset: reconnects back off to at most 30 s (upstream 600).
+    expect(GOOD_YAGI).not.toMatch(/max_wait/);
+    expect(cfg.broker.maxReconnectDelayMs).toBe(30_000);
   });
 
   it('lets STV3_AMQP_URL override the broker and --cell override the name', () => {

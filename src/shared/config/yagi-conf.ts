@@ -215,7 +215,7 @@ function archiveFrom(reader: SectionReader, cwd: string, queues: ReadonlySet<str
 
 function brokerFrom(reader: SectionReader, env: NodeJS.ProcessEnv): BrokerConfig {
   const reconnectDelayMs = reader.float('rabbit_broker', 'reconnect_delay', 5) * 1000;
-  const maxReconnectDelayMs = reader.float('rabbit_broker', 'max_wait', 600) * 1000;
+  const maxReconnectDelayMs = reader.float('rabbit_broker', 'max_wait', 30) * 1000; // upstream 600: a worker would wait up to 10 min after an outage
   const override = env['STV3_AMQP_URL'];
   let url: URL;
   if (override) {
