@@ -280,7 +280,10 @@ describe('stv3 trim and the pipeline workers', () => {
       // quarantine only on request
       const q = await stv3(['trim', '--config', file, '--quarantine', '7d']);
       expect(q.stdout).toContain('quarantine: deleted 1');
-      await expect(stv3(['trim', '--config', file, '--quarantine', 'soon'])).rejects.toMatchObject({ stderr: expect.stringContaining('--quarantine: expected a duration') });
+      await expect(stv3(['trim', '--config', file, '--quarantine', 'soon'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--quarantine: expected a duration') });
+      // A bad flag is a usage error (exit 2), naming the flag.
+      await expect(stv3(['trim', '--config', file, '--batch-size', '0'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--batch-size: expected a whole number ≥ 1, got "0"') });
+      await expect(stv3(['trim', '--config', file, '--wait', 'abc'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--wait: expected a number ≥ 0') });
     } finally {
       base = NOW;
     }

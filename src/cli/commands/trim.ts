@@ -6,13 +6,13 @@
  * pipeline workers: when one of them is trimming, it waits up to --wait seconds (default 0)
  * and otherwise says so and exits 0. --dry-run prints, per event type, what would go and
  * what is kept because a stream not completed holds it, and deletes nothing.
- * Exit codes: 0 done (or nothing to do), 1 error (database, configuration).
+ * Exit codes: 0 done (or nothing to do), 1 error (database, configuration), 2 a bad flag.
  */
 import type { Command } from 'commander';
 import { loadWinchesterConfig, parseRetentionAge } from '../../shared/config/winchester-conf.js';
 import { openDatabase } from '../../shared/db/connect.js';
 import { TRIM_NEEDS } from '../../shared/db/server-check.js';
-import { ConfigError } from '../../shared/errors.js';
+import { CliError, ExitCode } from '../errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { formatTrimReport, retentionPolicyFrom, runTrim } from '../../shared/store/retention.js';
 
@@ -27,10 +27,14 @@ interface TrimFlags {
   json?: boolean;
 }
 
-function positiveNumber(flag: string, value: string | undefined, fallback: number, integer = false): number {
+/** A flag's number (usage error, exit 2, otherwise): ≥ min, whole when `integer`. */
+function numberFlag(flag: string, value: string | undefined, fallback: number, options: { integer?: boolean; min?: number } = {}): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new ConfigError('(command line)', flag, `expected a ${integer ? 'whole ' : ''}number ≥ 0, got "${value}"`);
+  const min = options.min ?? 0;
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || (options.integer && !Number.isInteger(n))) {
+    throw new CliError(`${flag}: expected a ${options.integer ? 'whole ' : ''}number ≥ ${min}, got "${value}"`, ExitCode.usage);
+  }
   return n;
 }
 
@@ -53,19 +57,19 @@ export function registerTrim(program: Command): void {
         try {
           parseRetentionAge(opts.quarantine);
         } catch (err) {
-          throw new ConfigError('(command line)', '--quarantine', (err as Error).message);
+          throw new CliError(`--quarantine: ${(err as Error).message}`, ExitCode.usage);
         }
       }
       const policy = retentionPolicyFrom(raw, opts.quarantine === undefined ? {} : { quarantineAge: opts.quarantine });
-      const batchSize = positiveNumber('--batch-size', opts.batchSize, raw.trim_events_batch_size, true);
-      const maxSeconds = positiveNumber('--max-seconds', opts.maxSeconds, 365 * 86_400);
-      const pauseMs = positiveNumber('--pause-ms', opts.pauseMs, raw.trim_pause_ms, true);
-      const wait = positiveNumber('--wait', opts.wait, 0);
+      const batchSize = numberFlag('--batch-size', opts.batchSize, raw.trim_events_batch_size, { integer: true, min: 1 });
+      const maxSeconds = numberFlag('--max-seconds', opts.maxSeconds, 365 * 86_400);
+      const pauseMs = numberFlag('--pause-ms', opts.pauseMs, raw.trim_pause_ms, { integer: true });
+      const wait = numberFlag('--wait', opts.wait, 0);
       const log = createLogger({ base: { app: 'stv3', component: 'trim' }, level: 'warn' });
       const needs = policy.quarantineAge ? { ...TRIM_NEEDS, quarantine: ['SELECT', 'DELETE'] as const } : TRIM_NEEDS;
       const pool = await openDatabase(config.database, 1, log, undefined, { skipLocked: false, privileges: opts.dryRun ? {} : needs });
       try {
-        const report = await runTrim(pool, { policy, batchSize: Math.max(1, batchSize), maxSeconds, pauseMs, dryRun: opts.dryRun ?? false, lockWaitSeconds: wait, log });
+        const report = await runTrim(pool, { policy, batchSize, maxSeconds, pauseMs, dryRun: opts.dryRun ?? false, lockWaitSeconds: wait, log });
         process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatTrimReport(report));
       } finally {
         await pool.end();
