@@ -79,9 +79,18 @@ describe('INI reader (Python ConfigParser dialect)', () => {
   it('rejects an option before any section, naming the line', () => {
     expect(configError(() => parseIni('key = 1\n', 'x.conf')).message).toBe('x.conf: line 1: option before the first [section] header');
   });
+
+  it('rejects an option set twice in one section (Python 3 ConfigParser is strict so), naming both lines', () => {
+    expect(configError(() => parseIni('[global]\ncell = a\n\nCell = b\n', 'x.conf')).message).toBe('x.conf: line 4: option "cell" is set twice in this section (also line 2)');
+  });
 });
 
 describe('yagi.conf', () => {
+  it('stops on a misspelt section it would otherwise ignore ([rabbit_brokr] would mean localhost as guest)', () => {
+    const dir = tempFiles({ 'yagi-c.conf': GOOD_YAGI.replace('[rabbit_broker]', '[rabbit_brokr]'), 'winchester.yaml': GOOD_WINCHESTER });
+    expect(configError(() => loadYagiConfig([join(dir, 'yagi-c.conf')], { env: {} })).message).toMatch(/yagi-c\.conf: \[rabbit_brokr\]: unknown section; did you mean \[rabbit_broker\]\?/);
+  });
+
   it("loads upstream's sandbox files unmodified (yagi.conf.winchester + yagi.conf.common), with its winchester.yaml", () => {
     const cfg = loadYagiConfig([join(SANDBOX, 'yagi.conf.winchester'), join(SANDBOX, 'yagi.conf.common')], { env: {} });
     expect(cfg.consumers).toEqual([

@@ -5,7 +5,8 @@
  * sections) and knows neither `:` delimiters nor indented continuation lines, so we read the
  * format ourselves: `[section]` headers, `key = value` or `key: value`, option names folded to
  * lower case, whole-line `#`/`;` comments, indented lines continuing the previous value.
- * No `%(name)s` interpolation (yagi's files use none). Every option remembers its line number
+ * An option set twice in one section of one file is an error, as Python 3's strict ConfigParser
+ * has it. No `%(name)s` interpolation (yagi's files use none). Every option remembers its line number
  * so errors can point at it.
  */
 import { ConfigError } from '../errors.js';
@@ -48,6 +49,9 @@ export function parseIni(text: string, file: string): IniFile {
     if (!option) throw new ConfigError(file, `line ${lineNo}`, `cannot parse ${JSON.stringify(raw.trim())}`);
     if (current === null) throw new ConfigError(file, `line ${lineNo}`, 'option before the first [section] header');
     lastKey = option[1]!.toLowerCase();
+    // As Python 3's ConfigParser (strict): which of two values was meant is not ours to guess.
+    const earlier = current.get(lastKey);
+    if (earlier !== undefined) throw new ConfigError(file, `line ${lineNo}`, `option "${lastKey}" is set twice in this section (also line ${earlier.line})`);
     current.set(lastKey, { value: option[2]!.trim(), line: lineNo });
   });
   return { file, sections };

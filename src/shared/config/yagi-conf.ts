@@ -22,6 +22,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { suggest } from '../triggers/config-path.js';
 import { ConfigError } from '../errors.js';
 import { parseIni, type IniFile, type IniOption } from './ini.js';
 import { locate } from './locate.js';
@@ -125,6 +126,9 @@ export function loadYagiConfig(paths: readonly string[], options: LoadYagiOption
     if (IGNORED_SECTIONS.test(name)) continue;
     const known = name.startsWith('consumer:') ? CONSUMER_KEYS : KNOWN_SECTIONS[name];
     if (!known) {
+      // A near miss of a section we read ([rabbit_brokr]) would silently fall back to defaults.
+      const hint = suggest(name, [...Object.keys(KNOWN_SECTIONS), 'consumer:<queue>']);
+      if (hint.startsWith('did you mean')) throw new ConfigError(where, `[${name}]`, `unknown section; ${hint.replace('?', ']?').replace('mean ', 'mean [')}`);
       warnings.push(`${where}: unknown section [${name}] ignored`);
       continue;
     }
