@@ -107,7 +107,10 @@ export class AmqpConsumer {
         await this.connectOnce();
         return;
       } catch (err) {
-        log.warn({ err: toError(err), broker: broker.displayUrl }, 'broker connection failed');
+        const e = toError(err);
+        // A refused login is the configuration's fault (user, password, vhost), not a blip: say so loudly.
+        if (/ACCESS[-_]REFUSED|NOT_ALLOWED|403|530/.test(e.message)) log.error({ err: e, broker: broker.displayUrl }, 'broker refused the login or vhost: check [rabbit_broker] user, password and vhost (retrying)');
+        else log.warn({ err: e, broker: broker.displayUrl }, 'broker connection failed');
         await this.dropConnection();
       }
     }

@@ -81,3 +81,21 @@ describe('database checks at start', () => {
     }
   });
 });
+
+describe('broker login at start', () => {
+  it('a wrong broker password is logged as an error naming what to check, and retried', async () => {
+    const db = await createTestDatabase(`${import.meta.url}#broker`);
+    try {
+      const cfg = writeCellConfig({ databaseUrl: db.url, exchange: 'x.login', queue: 'q.login' });
+      writeFileSync(cfg.yagiConf, readFileSync(cfg.yagiConf, 'utf8').replace(/^password = .*$/m, 'password = wrong-password'));
+      const worker = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf]);
+      const line = await worker.waitForLog((l) => /broker refused the login/.test(String(l['msg'])));
+      expect(line['level']).toBe('error');
+      expect(String(line['msg'])).toMatch(/check \[rabbit_broker\] user, password and vhost/);
+      worker.kill('SIGTERM');
+      await worker.exited();
+    } finally {
+      await db.close();
+    }
+  });
+});
