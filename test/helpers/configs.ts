@@ -101,3 +101,21 @@ ${Object.entries(handlers).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
 ${o.extra ?? ''}
 `;
 }
+
+/**
+ * A triggers.yaml and pipelines.yaml in `dir` whose streams (one per instance) fire as soon as
+ * the instance's create.end is in, running the logger: quick completed streams for process tests.
+ */
+export function writeFireOnCreate(dir: string): void {
+  writeFileSync(
+    join(dir, 'triggers.yaml'),
+    `- name: created
+  distinguished_by: [instance_id]
+  expiration: "$last + 1d"
+  fire_pipeline: done
+  match_criteria: [{event_type: "compute.instance.*"}]
+  fire_criteria: [{event_type: compute.instance.create.end}]
+`,
+  );
+  writeFileSync(join(dir, 'pipelines.yaml'), 'done: [logger]\n');
+}

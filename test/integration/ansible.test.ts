@@ -26,7 +26,7 @@ import { createDbPool, type Pool } from '../../src/shared/db/pool.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
 import { amqpUrl } from '../helpers/amqp.js';
-import { SANDBOX } from '../helpers/configs.js';
+import { SANDBOX, writeFireOnCreate } from '../helpers/configs.js';
 import { count, serverUrl } from '../helpers/db.js';
 import { makeNotifications } from '../helpers/notifications.js';
 import { eventually, ROOT } from '../helpers/processes.js';
@@ -237,17 +237,7 @@ describe.skipIf(!haveAnsible)('deploy/ansible site.yml on this machine', () => {
     const definitions = join(work, 'definitions');
     mkdirSync(definitions);
     copyFileSync(join(SANDBOX, 'event_definitions.yaml'), join(definitions, 'event_definitions.yaml'));
-    writeFileSync(
-      join(definitions, 'triggers.yaml'),
-      `- name: created
-  distinguished_by: [instance_id]
-  expiration: "$last + 1d"
-  fire_pipeline: done
-  match_criteria: [{event_type: "compute.instance.*"}]
-  fire_criteria: [{event_type: compute.instance.create.end}]
-`,
-    );
-    writeFileSync(join(definitions, 'pipelines.yaml'), 'done: [logger]\n');
+    writeFireOnCreate(definitions);
     for (const dir of ['mysql-conf.d', 'logrotate.d']) mkdirSync(join(work, dir));
 
     // The first deployment as an operator makes it: package, then the commands --deploy prints, run.

@@ -14,7 +14,7 @@ import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
 import { StreamState } from '../../src/shared/store/stream-states.js';
 import { DateTime } from '../../src/shared/time.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
-import { writeCellConfig } from '../helpers/configs.js';
+import { writeCellConfig, writeFireOnCreate } from '../helpers/configs.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { makeNotifications } from '../helpers/notifications.js';
 import { eventually, ROOT } from '../helpers/processes.js';
@@ -51,17 +51,7 @@ describe('pm2', () => {
     const queue = randomName('notifications.info');
     const cfg = writeCellConfig({ databaseUrl: db.url, exchange, queue, cell: 'east', localFilesFirst: true });
     // Streams (one per instance) that fire as soon as the instance's create.end is in.
-    writeFileSync(
-      join(cfg.dir, 'triggers.yaml'),
-      `- name: created
-  distinguished_by: [instance_id]
-  expiration: "$last + 1d"
-  fire_pipeline: done
-  match_criteria: [{event_type: "compute.instance.*"}]
-  fire_criteria: [{event_type: compute.instance.create.end}]
-`,
-    );
-    writeFileSync(join(cfg.dir, 'pipelines.yaml'), 'done: [logger]\n');
+    writeFireOnCreate(cfg.dir);
     const deployment = join(mkdtempSync(join(tmpdir(), 'stv3-deploy-')), 'deployment.yaml');
     const apiPort = 20_000 + Math.floor(Math.random() * 20_000);
     writeFileSync(deployment, `winchester_config: ${cfg.winchesterYaml}\npipeline_workers: 2\nkill_timeout_seconds: 20\ncells:\n  - {name: east, yagi_config: ${cfg.yagiConf}}\napi: {instances: 2, port: ${apiPort}}\n`);

@@ -15,7 +15,7 @@ import type { FleetStatus } from '../../src/cli/fleet-status.js';
 import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
 import { DateTime } from '../../src/shared/time.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
-import { writeCellConfig } from '../helpers/configs.js';
+import { writeCellConfig, writeFireOnCreate } from '../helpers/configs.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { makeNotifications } from '../helpers/notifications.js';
 import { eventually, ROOT, startProcess } from '../helpers/processes.js';
@@ -47,17 +47,7 @@ describe('stv3 status --inventory', () => {
     const exchange = randomName('nova');
     const queue = randomName('notifications.info');
     const cfg = writeCellConfig({ databaseUrl: db.url, exchange, queue, cell: 'east', localFilesFirst: true });
-    writeFileSync(
-      join(cfg.dir, 'triggers.yaml'),
-      `- name: created
-  distinguished_by: [instance_id]
-  expiration: "$last + 1d"
-  fire_pipeline: done
-  match_criteria: [{event_type: "compute.instance.*"}]
-  fire_criteria: [{event_type: compute.instance.create.end}]
-`,
-    );
-    writeFileSync(join(cfg.dir, 'pipelines.yaml'), 'done: [logger]\n');
+    writeFireOnCreate(cfg.dir);
     const base = 30_000 + Math.floor(Math.random() * 20_000);
     const yagi = startProcess('yagi-worker/main.js', ['--config', cfg.yagiConf, '--cell', 'east', '--metrics-port', String(base)]);
     const pipeline = startProcess('pipeline-worker/main.js', ['--config', cfg.winchesterYaml, '--metrics-port', String(base + 100)]);
