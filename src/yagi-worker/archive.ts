@@ -29,9 +29,9 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync, copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { brotliDecompressSync, gunzipSync, gzipSync, unzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
-import { decodeNotification, type BodyProperties } from '../shared/amqp/oslo.js';
+import { decodeBytes, decodeNotification, type BodyProperties } from '../shared/amqp/oslo.js';
 import type { ArchiveConfig } from '../shared/config/yagi-conf.js';
 import { DateTime } from '../shared/time.js';
 
@@ -39,6 +39,8 @@ export interface ArchivedMessage {
   readonly queue: string;
   readonly body: Buffer;
   readonly properties?: BodyProperties | undefined;
+  /** Ingest already decoded it into a notification (so it is not poison): no second decode. */
+  readonly decoded?: boolean;
 }
 
 const PART = '.json.gz.part';
@@ -60,7 +62,7 @@ function parseStamp(s: string): DateTime | null {
  */
 export function archiveLine(message: ArchivedMessage): Buffer | null {
   try {
-    decodeNotification(message.body, message.properties); // poison is not archived
+    if (!message.decoded) decodeNotification(message.body, message.properties); // poison is not archived
   } catch {
     return null;
   }
@@ -69,20 +71,7 @@ export function archiveLine(message: ArchivedMessage): Buffer | null {
   const utf8 = encoding === undefined || encoding === '' || encoding === 'utf-8' || encoding === 'utf8';
   if (plain && utf8 && !message.body.includes(0x0a) && !message.body.includes(0x0d)) return message.body;
   // The text the decoder read, one line: CR/LF only ever separate JSON tokens.
-  const text = decodedText(message);
-  return Buffer.from(text.replace(/[\r\n]+/g, ' '), 'utf8');
-}
-
-function decodedText(message: ArchivedMessage): string {
-  const compression = message.properties?.headers?.['compression'];
-  let bytes = message.body;
-  if (compression !== undefined && compression !== null && compression !== '') {
-    const name = (Buffer.isBuffer(compression) ? compression.toString('latin1') : String(compression)).trim().toLowerCase();
-    // decodeNotification accepted it, so it is one zlib (or gzip) or brotli.
-    bytes = /brotli/.test(name) ? brotliDecompressSync(bytes) : unzipSync(bytes);
-  }
-  const encoding = message.properties?.contentEncoding?.toLowerCase() ?? '';
-  return /latin-?1|8859-1/.test(encoding) ? bytes.toString('latin1') : bytes.toString('utf8');
+  return Buffer.from(decodeBytes(message.body, message.properties).replace(/[\r\n]+/g, ' '), 'utf8');
 }
 
 /**

@@ -25,7 +25,7 @@ import { toError } from '../shared/errors.js';
 import type { IngestClock } from '../shared/time-sync.js';
 import { BatchLink } from './batch-order.js';
 import type { Delivery } from './consumer.js';
-import type { Ingestor, Prepared, RawMessage } from './ingest.js';
+import type { Ingestor, Prepared } from './ingest.js';
 import type { IngestCounts, IngestStats } from './stats.js';
 
 interface Item {
@@ -51,7 +51,7 @@ export interface LaneOptions {
   /** Told of every committed batch (metrics). */
   readonly onBatch?: (counts: IngestCounts, seconds: number) => void;
   /** After the commit, before the ack, in batch order; a throw is retried (see the header). */
-  readonly afterCommit?: ((messages: readonly RawMessage[]) => void | Promise<void>) | undefined;
+  readonly afterCommit?: ((batch: readonly Prepared[]) => void | Promise<void>) | undefined;
 }
 
 export class IngestLane {
@@ -139,10 +139,10 @@ export class IngestLane {
 
   /** afterCommit until it succeeds, then the ack; false when a forced stop ends the retries. */
   private async afterCommitThenAck(items: readonly Item[]): Promise<boolean> {
-    const messages = items.map((i) => i.prepared.raw);
+    const batch = items.map((i) => i.prepared);
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.afterCommit!(messages);
+        await this.options.afterCommit!(batch);
         this.archiveBlockedBy = null;
         break;
       } catch (err) {

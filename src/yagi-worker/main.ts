@@ -112,7 +112,8 @@ async function run(setup: IngestSetup, configFiles: readonly string[], log: Logg
     ack: (d, count) => consumer.ack(d, count),
     forceSignal: shutdown.forceSignal,
     onBatch: (counts, seconds) => metrics?.batch(counts, seconds),
-    afterCommit: archive ? (messages) => archive.append(messages) : undefined,
+    // Events and unmatched notifications were decoded by ingest; the archive decodes only poison.
+    afterCommit: archive ? (batch) => archive.append(batch.map((p) => ({ ...p.raw, decoded: p.kind !== 'poison' }))) : undefined,
   });
   let endpoint: MetricsEndpoint | null = null;
   if (metricsAt) {

@@ -114,7 +114,12 @@ function textBody(body: string, properties: BodyProperties | undefined): string 
   return body;
 }
 
-function decodeBytes(body: Buffer, properties: BodyProperties | undefined): string {
+/**
+ * The text of a body as the decoder reads it: inflated per the AMQP `compression` header,
+ * decoded per content_encoding (UTF-8, strictly, or Latin-1). Throws PoisonMessageError naming
+ * what is wrong. (The raw archive writes this text for bodies it cannot copy byte for byte.)
+ */
+export function decodeBytes(body: Buffer, properties: BodyProperties | undefined): string {
   const compression = compressionOf(properties);
   const bytes = compression === null ? body : inflate(body, compression);
   const encoding = properties?.contentEncoding;
