@@ -20,6 +20,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
+import { sleep } from '../shared/backoff.js';
 import { CliError, ExitCode } from './errors.js';
 
 type Vars = Record<string, unknown>;
@@ -204,7 +205,7 @@ export async function readFleetStatus(inv: FleetInventory, intervalSeconds: numb
   const scrape = (): Promise<Probe[]> => Promise.all(targets.map((t) => (t.url ? probe(t.url, timeoutMs, t.kind !== 'api') : Promise.resolve({ up: false, reason: t.reason ?? 'unreachable' }))));
   const first = await scrape();
   const t0 = Date.now();
-  await new Promise((r) => setTimeout(r, intervalSeconds * 1000));
+  await sleep(intervalSeconds * 1000);
   const second = await scrape();
   const seconds = (Date.now() - t0) / 1000;
 

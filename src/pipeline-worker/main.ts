@@ -14,7 +14,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { migrateDatabase, openDatabase } from '../shared/db/connect.js';
-import { PIPELINE_WORKER_NEEDS, TRIM_NEEDS } from '../shared/db/server-check.js';
+import { PIPELINE_WORKER_NEEDS, TRIM_NEEDS, unionOfNeeds } from '../shared/db/server-check.js';
 import { retentionPolicyFrom } from '../shared/store/retention.js';
 import { Trimmer } from './trimmer.js';
 import { ConfigError } from '../shared/errors.js';
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   // Claims, the outcome writer, lease renewals, the reaper and the trimmer may each hold one at once.
   const pool = await openDatabase(winchester.database, raw.trim_events ? 6 : 5, log.child({ component: 'db' }), startup.signal, {
     skipLocked: raw.pipeline_claim_strategy === 'skip_locked',
-    privileges: raw.trim_events ? { ...PIPELINE_WORKER_NEEDS, ...TRIM_NEEDS } : PIPELINE_WORKER_NEEDS,
+    privileges: raw.trim_events ? unionOfNeeds(PIPELINE_WORKER_NEEDS, TRIM_NEEDS) : PIPELINE_WORKER_NEEDS,
   });
   const trimmer = raw.trim_events
     ? new Trimmer({

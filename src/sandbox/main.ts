@@ -28,6 +28,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createConnection } from 'mysql2/promise';
+import { sleep } from '../shared/backoff.js';
 import { migrate } from '../shared/db/migrate.js';
 import { parseIso8601 } from '../shared/distiller/iso8601.js';
 import { toError } from '../shared/errors.js';
@@ -274,19 +275,6 @@ async function reset(opts: Options): Promise<number> {
   rmSync(opts.dir, { recursive: true, force: true });
   say(`sandbox: removed ${opts.dir}`);
   return 0;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** `port` if free on 127.0.0.1, else the next free one (skipping `taken`). */

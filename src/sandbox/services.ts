@@ -17,6 +17,7 @@ import { connect as netConnect } from 'node:net';
 import { connect } from 'amqplib';
 import { createConnection } from 'mysql2/promise';
 import type { StartedTestContainer } from 'testcontainers';
+import { sleep } from '../shared/backoff.js';
 import { parseDatabaseUrl } from '../shared/config/database-url.js';
 import { toError } from '../shared/errors.js';
 import { displayUrl } from '../notigen/index.js';
@@ -248,7 +249,7 @@ async function waitFor(probe: () => Promise<Probe>, timeoutMs: number): Promise<
   for (;;) {
     const p = await probe();
     if (p.ok || Date.now() > deadline) return p;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }
 

@@ -8,17 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { API_NEEDS, MIGRATIONS_READ, PIPELINE_WORKER_NEEDS, TRIM_NEEDS, YAGI_WORKER_NEEDS, type PrivilegeNeeds } from '../../src/shared/db/server-check.js';
+import { API_NEEDS, MIGRATIONS_READ, PIPELINE_WORKER_NEEDS, TRIM_NEEDS, unionOfNeeds, YAGI_WORKER_NEEDS } from '../../src/shared/db/server-check.js';
 import { ROOT } from '../helpers/processes.js';
 
 describe('stv3-db grants', () => {
   it('are the union of what the workers and the API need', () => {
     const defaults = parse(readFileSync(join(ROOT, 'deploy/ansible/roles/stv3-db/defaults/main.yml'), 'utf8')) as { stv3_db_grants: Record<string, string[]> };
-    const union: Record<string, Set<string>> = {};
-    for (const needs of [YAGI_WORKER_NEEDS, PIPELINE_WORKER_NEEDS, TRIM_NEEDS, API_NEEDS, MIGRATIONS_READ] as PrivilegeNeeds[]) {
-      for (const [table, privileges] of Object.entries(needs)) for (const p of privileges) (union[table] ??= new Set()).add(p);
-    }
-    const sorted = (o: Record<string, Iterable<string>>): Record<string, string[]> =>
+    const union = unionOfNeeds(YAGI_WORKER_NEEDS, PIPELINE_WORKER_NEEDS, TRIM_NEEDS, API_NEEDS, MIGRATIONS_READ);
+    const sorted = (o: Readonly<Record<string, Iterable<string>>>): Record<string, string[]> =>
       Object.fromEntries(Object.keys(o).sort().map((t) => [t, [...o[t]!].sort()]));
     expect(sorted(defaults.stv3_db_grants)).toEqual(sorted(union));
   });

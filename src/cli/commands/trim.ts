@@ -11,7 +11,7 @@
 import type { Command } from 'commander';
 import { loadWinchesterConfig, parseRetentionAge } from '../../shared/config/winchester-conf.js';
 import { openDatabase } from '../../shared/db/connect.js';
-import { TRIM_NEEDS } from '../../shared/db/server-check.js';
+import { TRIM_NEEDS, unionOfNeeds } from '../../shared/db/server-check.js';
 import { CliError, ExitCode } from '../errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { formatTrimReport, retentionPolicyFrom, runTrim } from '../../shared/store/retention.js';
@@ -66,7 +66,7 @@ export function registerTrim(program: Command): void {
       const pauseMs = numberFlag('--pause-ms', opts.pauseMs, raw.trim_pause_ms, { integer: true });
       const wait = numberFlag('--wait', opts.wait, 0);
       const log = createLogger({ base: { app: 'stv3', component: 'trim' }, level: 'warn' });
-      const needs = policy.quarantineAge ? { ...TRIM_NEEDS, quarantine: ['SELECT', 'DELETE'] as const } : TRIM_NEEDS;
+      const needs = policy.quarantineAge ? unionOfNeeds(TRIM_NEEDS, { quarantine: ['SELECT', 'DELETE'] }) : TRIM_NEEDS;
       const pool = await openDatabase(config.database, 1, log, undefined, { skipLocked: false, privileges: opts.dryRun ? {} : needs });
       try {
         const report = await runTrim(pool, { policy, batchSize, maxSeconds, pauseMs, dryRun: opts.dryRun ?? false, lockWaitSeconds: wait, log });

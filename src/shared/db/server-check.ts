@@ -61,6 +61,18 @@ export const API_NEEDS: PrivilegeNeeds = {
 /** Every process reads the applied migrations at start (no DDL when nothing is pending). */
 export const MIGRATIONS_READ: PrivilegeNeeds = { stv3_schema_migrations: ['SELECT'] };
 
+/** What several roles need together: per table, every privilege any of them needs. */
+export function unionOfNeeds(...needs: readonly PrivilegeNeeds[]): PrivilegeNeeds {
+  const union: Record<string, Privilege[]> = {};
+  for (const n of needs) {
+    for (const [table, privileges] of Object.entries(n)) {
+      const list = (union[table] ??= []);
+      for (const p of privileges) if (!list.includes(p)) list.push(p);
+    }
+  }
+  return union;
+}
+
 /** A column each table has, for the UPDATE probe. */
 const KEY_COLUMN: Readonly<Record<string, string>> = { event_type: 'id', event: 'id', trait: 'event_id', stream: 'id', dist_trait: 'stream_id', streamevent: 'stream_id', quarantine: 'id', ingest_cell: 'cell' };
 
