@@ -7,29 +7,29 @@
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { toError } from '../shared/errors.js';
+import { PeriodicTask } from './periodic.js';
 import { reapExpiredLeases } from './sql/leases.js';
 
 export class LeaseReaper {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly periodic: PeriodicTask;
   /** Streams returned for retry since the last take(). */
   private reaped = 0;
 
   constructor(
     private readonly pool: Pool,
-    private readonly leaseSeconds: number,
+    leaseSeconds: number,
     private readonly maxAttempts: number,
     private readonly log: Logger,
-  ) {}
-
-  start(): void {
-    this.schedule(Math.random());
+  ) {
+    this.periodic = new PeriodicTask(Math.max(1000, (leaseSeconds * 1000) / 4), () => this.reap());
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** Streams reaped since the last call. */
@@ -37,17 +37,6 @@ export class LeaseReaper {
     const n = this.reaped;
     this.reaped = 0;
     return n;
-  }
-
-  private schedule(fraction: number): void {
-    const intervalMs = Math.max(1000, (this.leaseSeconds * 1000) / 4);
-    this.timer = setTimeout(() => {
-      this.running = this.reap().finally(() => {
-        this.running = null;
-        if (this.timer) this.schedule(0.5 + Math.random());
-      });
-    }, intervalMs * fraction);
-    this.timer.unref();
   }
 
   private async reap(): Promise<void> {

@@ -10,6 +10,7 @@
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { toError } from '../shared/errors.js';
+import { PeriodicTask } from './periodic.js';
 import { runTrim, type RetentionPolicy, type TrimReport } from '../shared/store/retention.js';
 
 export interface TrimmerOptions {
@@ -23,46 +24,31 @@ export interface TrimmerOptions {
 }
 
 export class Trimmer {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private readonly abort = new AbortController();
-  private stopped = false;
+  private readonly periodic: PeriodicTask;
   /** Events deleted by this worker since start (stats). */
   deleted = 0;
   /** The last run's report (tests, stats). */
   last: TrimReport | null = null;
 
-  constructor(private readonly options: TrimmerOptions) {}
+  constructor(private readonly options: TrimmerOptions) {
+    this.periodic = new PeriodicTask(options.intervalSeconds * 1000, (signal) => this.run(signal));
+  }
 
   start(): void {
-    this.schedule(this.options.intervalSeconds * 1000 * Math.random());
+    this.periodic.start();
   }
 
   /** Ends a run in progress between two batches and waits for it. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort.abort();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.running = this.run().finally(() => {
-        this.running = null;
-      });
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async run(): Promise<void> {
+  /** One run; resolves with a short delay when the run was cut short (a backlog), else nothing. */
+  private async run(signal: AbortSignal): Promise<number | undefined> {
     const o = this.options;
     let again = false;
     try {
-      const report = await runTrim(o.pool, { policy: o.policy, batchSize: o.batchSize, maxSeconds: o.maxSeconds, pauseMs: o.pauseMs, signal: this.abort.signal, log: o.log });
+      const report = await runTrim(o.pool, { policy: o.policy, batchSize: o.batchSize, maxSeconds: o.maxSeconds, pauseMs: o.pauseMs, signal, log: o.log });
       this.last = report;
       if (!report.locked) {
         o.log.debug('another worker is trimming; skipped');
@@ -77,7 +63,6 @@ export class Trimmer {
     } catch (err) {
       o.log.warn({ err: toError(err) }, 'trim failed; trying again at the next interval');
     }
-    const intervalMs = o.intervalSeconds * 1000;
-    this.schedule(again ? Math.min(intervalMs, Math.max(1000, o.pauseMs * 10)) : intervalMs * (0.5 + Math.random()));
+    return again ? Math.min(o.intervalSeconds * 1000, Math.max(1000, o.pauseMs * 10)) : undefined;
   }
 }
