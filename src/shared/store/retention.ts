@@ -37,6 +37,7 @@ import type { Logger } from 'pino';
 import { sleep } from '../backoff.js';
 import { parseRetentionAge, type WinchesterYaml } from '../config/winchester-conf.js';
 import { isTransientDbError } from '../db/errors.js';
+import { inTransaction } from '../db/sql.js';
 import { EventTypeMatcher } from '../glob.js';
 import { DateTime } from '../time.js';
 import { parseTimex, type TimexExpression } from '../timex/index.js';
@@ -280,17 +281,12 @@ class TrimRun {
       after = ids[ids.length - 1]!;
       // Its dist_trait and streamevent rows would go by ON DELETE CASCADE; deleted explicitly
       // too, so that nothing is left should foreign key checks be off.
-      await this.conn.beginTransaction();
-      try {
+      this.report.streams += await inTransaction(this.conn, async () => {
         const [result] = await this.conn.query(`DELETE FROM stream WHERE id IN (?) AND state = ${StreamState.completed}`, [ids]);
         await this.conn.query('DELETE FROM dist_trait WHERE stream_id IN (?)', [ids]);
         await this.conn.query('DELETE FROM streamevent WHERE stream_id IN (?)', [ids]);
-        await this.conn.commit();
-        this.report.streams += (result as { affectedRows: number }).affectedRows;
-      } catch (err) {
-        await this.conn.rollback().catch(() => undefined);
-        throw err;
-      }
+        return (result as { affectedRows: number }).affectedRows;
+      });
       this.report.batches++;
       if (ids.length < this.options.batchSize) return true;
     }
@@ -312,8 +308,7 @@ class TrimRun {
       const last = found[found.length - 1]!;
       cursor = { generated: last.generated, id: last.id };
       const ids = found.map((r) => r.id);
-      await this.conn.beginTransaction();
-      try {
+      const n = await inTransaction(this.conn, async () => {
         // A completed stream losing events: its event_count says so, which is also what tells
         // the API's page cache (api/page-cache.ts) that the stream's page changed.
         await this.conn.query(
@@ -324,13 +319,9 @@ class TrimRun {
         await this.conn.query('DELETE FROM streamevent WHERE event_id IN (?)', [ids]);
         await this.conn.query('DELETE FROM trait WHERE event_id IN (?)', [ids]);
         const [result] = await this.conn.query('DELETE FROM event WHERE id IN (?)', [ids]);
-        await this.conn.commit();
-        const n = (result as { affectedRows: number }).affectedRows;
-        if (n > 0) this.report.events[t.name] = (this.report.events[t.name] ?? 0) + n;
-      } catch (err) {
-        await this.conn.rollback().catch(() => undefined);
-        throw err;
-      }
+        return (result as { affectedRows: number }).affectedRows;
+      });
+      if (n > 0) this.report.events[t.name] = (this.report.events[t.name] ?? 0) + n;
       this.report.batches++;
       if (found.length < this.options.batchSize) return true;
     }
