@@ -11,23 +11,27 @@
  *    storeEvents with the sandbox triggers, in transactions of about 2,000 events) until
  *    --events events: about 100,000 streams. "Now" is each event's own time, as under
  *    time sync, so streams close and open as they would have live.
- * 2. With autocannon, --connections connections for --seconds each: the stream list with
+ * 2. With wrk (Debian's package: `apt-get install wrk`), --connections connections for --seconds
+ *    each (after 5 s of warm-up): the stream list with
  *    details (limit 100; plain, and gzip as python-requests asks for it), event search by an indexed trait (instance_id), by a non-indexed
  *    trait (host) in a one-hour window, and counts. Prints p50/p99 latency and requests/s.
  *    Target: p99 < 50 ms for the stream list with details at 50 connections. `--first N` runs
  *    only the first N of these.
+ *    Why wrk and not autocannon: the load generator shares the machine's 2 cores with the API,
+ *    and autocannon's JavaScript client saturated its own core reading 721 KiB pages at ~470
+ *    requests/s (p99 240-320 ms, the API process at 40% CPU), so it measured itself; wrk, in C,
+ *    reads the same pages at ~2,500/s with the API process at 100%.
  *
  * Also the API processes' peak RSS and the CPU µs per request of the API processes and MariaDB.
  * `--json`: the human lines go to stderr, and stdout gets one JSON object (ApiResult) for
  * bench/suite.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import type { Pool } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../src/shared/config/database-url.js';
 import { createDbPool } from '../src/shared/db/pool.js';
@@ -70,6 +74,8 @@ export interface ApiResult {
   readonly streams: number;
   readonly connections: number;
   readonly scenarios: readonly Figures[];
+  /** The first scenario's page served by a bare node:http server, measured the same way. */
+  readonly ceiling: Figures | undefined;
   readonly apiPeakRssMb: number;
   readonly cpuUsPerRequest: { readonly api: number; readonly mariadb: number };
 }
@@ -187,9 +193,61 @@ async function measure(name: string, url: string, connections: number, seconds: 
   const warm = await fetch(url, { headers: { 'accept-encoding': 'identity', ...headers } });
   if (!warm.ok) throw new Error(`${name}: ${url} → ${warm.status} ${await warm.text()}`);
   const size = Number(warm.headers.get('content-length') ?? (await warm.arrayBuffer()).byteLength);
-  const warm2 = await autocannon({ url, connections, duration: 2, headers }); // warm-up
-  const r = await autocannon({ url, connections, duration: seconds, headers });
-  return { name, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, errors: r.errors + r.non2xx, kbPerResponse: size / 1024, requests: r.requests.total + warm2.requests.total + 1 };
+  const warmUp = wrk(url, connections, 5, headers);
+  const r = wrk(url, connections, seconds, headers);
+  return { name, p50: r.p50, p99: r.p99, rps: r.rps, errors: r.errors, kbPerResponse: size / 1024, requests: r.requests + warmUp.requests + 1 };
+}
+
+/**
+ * What one Node.js process on this machine can do at best for the first scenario: its exact
+ * bytes (`body`) sent by a bare node:http server (no routing, no database), measured with wrk
+ * as the API is. Sending the bytes (the kernel copying them over loopback) is most of the API's
+ * CPU for that page.
+ */
+async function measureCeiling(body: Buffer, connections: number, seconds: number): Promise<Figures> {
+  const file = join(mkdtempSync(join(tmpdir(), 'stv3-bench-ceiling-')), 'page.json');
+  writeFileSync(file, body);
+  const server = `const body = require('node:fs').readFileSync(${JSON.stringify(file)});
+require('node:http').createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length }); res.end(body); }).listen(0, '127.0.0.1', function () { process.send(this.address().port); });`;
+  const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve(Number(m)));
+      child.once('exit', (code) => reject(new Error(`ceiling server exited ${code}`)));
+    });
+    return await measure('ceiling: the same bytes from bare node:http', `http://127.0.0.1:${port}/`, connections, seconds);
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+/** One wrk run (2 threads): latencies in ms, requests/s, requests made, errors (socket errors and non-2xx). */
+function wrk(url: string, connections: number, seconds: number, headers: Record<string, string>): { p50: number; p99: number; rps: number; requests: number; errors: number } {
+  const headerArgs = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  let out: string;
+  try {
+    out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url], { encoding: 'utf8' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('bench/api.ts needs wrk as its load generator: apt-get install wrk');
+    throw err;
+  }
+  const field = (re: RegExp): string => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`cannot read ${re} in wrk's output:\n${out}`);
+    return m[1]!;
+  };
+  const ms = (text: string): number => {
+    const [, n, unit] = /^([\d.]+)(us|ms|s)$/.exec(text)!;
+    return Number(n) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : 1);
+  };
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
+  return {
+    p50: ms(field(/^\s+50%\s+(\S+)\s*$/m)),
+    p99: ms(field(/^\s+99%\s+(\S+)\s*$/m)),
+    rps: Number(field(/^Requests\/sec:\s+([\d.]+)$/m)),
+    requests: Number(field(/^\s+(\d+) requests in/m)),
+    errors: socketErrors + Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
 }
 
 async function main(): Promise<void> {
@@ -232,17 +290,24 @@ async function main(): Promise<void> {
   let cpu0: number[];
   let cpu1: number[];
   let rss: number;
+  let pageBytes: Buffer | undefined;
   try {
     cpu0 = cpu();
     for (const [name, path, headers] of scenarios.slice(0, args.first === undefined ? scenarios.length : Number(args.first))) {
       const f = await measure(name, api.url + path, connections, seconds, headers);
       results.push(f);
-      say(`${name.padEnd(48)} p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   ${f.rps.toFixed(0).padStart(6)} req/s   ${f.kbPerResponse.toFixed(1)} KiB/response${f.errors ? `   ERRORS ${f.errors}` : ''}`);
+      say(`${name.padEnd(48)} p50 ${f.p50.toFixed(1).padStart(6)} ms   p99 ${f.p99.toFixed(1).padStart(6)} ms   ${f.rps.toFixed(0).padStart(6)} req/s   ${f.kbPerResponse.toFixed(1)} KiB/response${f.errors ? `   ERRORS ${f.errors}` : ''}`);
     }
     cpu1 = cpu();
+    if (results.length > 0) pageBytes = Buffer.from(await (await fetch(api.url + scenarios[0]![1], { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
     rss = Math.max(0, ...pids.map((p) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024));
   } finally {
     for (const c of api.children) c.kill('SIGTERM');
+  }
+  // The ceiling for the first scenario: the same page bytes from a bare node:http server.
+  const ceiling = pageBytes ? await measureCeiling(pageBytes, connections, seconds) : undefined;
+  if (ceiling) {
+    say(`${'ceiling: the same bytes from bare node:http'.padEnd(48)} p50 ${ceiling.p50.toFixed(1).padStart(6)} ms   p99 ${ceiling.p99.toFixed(1).padStart(6)} ms   ${ceiling.rps.toFixed(0).padStart(6)} req/s   (API / ceiling: ${(results[0]!.rps / ceiling.rps).toFixed(2)} of the requests/s)`);
   }
   const requests = results.reduce((n, f) => n + f.requests, 0);
   const apiUs = (cpu1.slice(0, -1).reduce((a, b) => a + b, 0) - cpu0.slice(0, -1).reduce((a, b) => a + b, 0)) * 1e6 / Math.max(requests, 1);
@@ -252,7 +317,7 @@ async function main(): Promise<void> {
     say(`target p99 < 50 ms, ${details.name}, ${connections} connections, ${args.instances} API process${args.instances === '1' ? '' : 'es'}: ${details.p99 < 50 ? 'met' : 'NOT met'} (${details.p99} ms)`);
   }
   if (args.json) {
-    const result: ApiResult = { events: size.events, streams: size.streams, connections, scenarios: results, apiPeakRssMb: rss, cpuUsPerRequest: { api: apiUs, mariadb: dbUs } };
+    const result: ApiResult = { events: size.events, streams: size.streams, connections, scenarios: results, ceiling, apiPeakRssMb: rss, cpuUsPerRequest: { api: apiUs, mariadb: dbUs } };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }

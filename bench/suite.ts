@@ -90,6 +90,8 @@ const FIGURES: readonly Figure[] = [
   { section: 'API', name: 'stream list, details, limit 100: p50', unit: 'ms', decimals: 0, read: (r) => r.api?.scenarios[0]?.p50 },
   { section: 'API', name: 'stream list, details, limit 100: p99', unit: 'ms', decimals: 0, read: (r) => r.api?.scenarios[0]?.p99 },
   { section: 'API', name: 'stream list, details, limit 100: requests/s', unit: 'req/s', decimals: 0, read: (r) => r.api?.scenarios[0]?.rps },
+  { section: 'API', name: 'ceiling (the same page from bare node:http): p99', unit: 'ms', decimals: 0, read: (r) => r.api?.ceiling?.p99 },
+  { section: 'API', name: 'ceiling (the same page from bare node:http): requests/s', unit: 'req/s', decimals: 0, read: (r) => r.api?.ceiling?.rps },
   { section: 'API', name: 'p99 of the slowest scenario run', unit: 'ms', decimals: 0, read: (r) => (r.api ? Math.max(...r.api.scenarios.map((s) => s.p99)) : undefined) },
   { section: 'peak RSS', name: 'yagi-worker (ingest with triggers)', unit: 'MB', decimals: 0, read: (r) => r.ingestTriggers?.workerPeakRssMb },
   { section: 'peak RSS', name: 'pipeline-worker (largest of 2)', unit: 'MB', decimals: 0, read: (r) => r.pipeline?.two.workerPeakRssMb },

@@ -18,6 +18,8 @@ import { gzipSync } from 'node:zlib';
 import type { StreamRow } from '../shared/store/find-streams.js';
 import { ByteBoundedLru } from './lru.js';
 
+const fingerprints = new WeakMap<readonly StreamRow[], string>();
+
 interface Page {
   readonly fingerprint: string;
   readonly body: Buffer;
@@ -49,9 +51,17 @@ export class StreamPageCache {
     return pending;
   }
 
-  /** What identifies the response of `rows` for one request URL. */
+  /**
+   * What identifies the response of `rows` for one request URL. Made once per reading: the
+   * requests that share a reading share its rows array.
+   */
   static fingerprint(rows: readonly StreamRow[]): string {
-    return rows.map((r) => `${r.id} ${r.version}`).join('\n');
+    let fingerprint = fingerprints.get(rows);
+    if (fingerprint === undefined) {
+      fingerprint = rows.map((r) => `${r.id} ${r.version}`).join('\n');
+      fingerprints.set(rows, fingerprint);
+    }
+    return fingerprint;
   }
 
   /**
