@@ -228,7 +228,7 @@ function wrk(url: string, connections: number, seconds: number, headers: Record<
   try {
     out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...headerArgs, url], { encoding: 'utf8' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('bench/api.ts needs wrk as its load generator: apt-get install wrk');
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('bench/api.ts needs wrk as its load generator: apt-get install wrk', { cause: err });
     throw err;
   }
   const field = (re: RegExp): string => {
