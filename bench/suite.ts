@@ -41,7 +41,7 @@ const OUT = args.out ?? join(ROOT, QUICK ? 'bench/RESULTS-quick.md' : 'bench/RES
 const PLAN = {
   ingest: QUICK ? ['--count', '2000'] : ['--count', '50000'],
   pipeline: QUICK ? ['--streams', '300', '--latency-seconds', '3', '--skip-serial'] : ['--streams', '20000', '--latency-seconds', '30', '--skip-serial'],
-  api: QUICK ? ['--events', '10000', '--seconds', '2', '--connections', '10', '--first', '1'] : ['--events', '1000000', '--seconds', '10', '--connections', '50'],
+  api: QUICK ? ['--events', '10000', '--seconds', '2', '--connections', '10', '--first', '2'] : ['--events', '1000000', '--seconds', '10', '--connections', '50'],
 } as const;
 
 interface Round {
@@ -90,6 +90,7 @@ const FIGURES: readonly Figure[] = [
   { section: 'API', name: 'stream list, details, limit 100: p50', unit: 'ms', decimals: 0, read: (r) => r.api?.scenarios[0]?.p50 },
   { section: 'API', name: 'stream list, details, limit 100: p99', unit: 'ms', decimals: 0, read: (r) => r.api?.scenarios[0]?.p99 },
   { section: 'API', name: 'stream list, details, limit 100: requests/s', unit: 'req/s', decimals: 0, read: (r) => r.api?.scenarios[0]?.rps },
+  { section: 'API', name: 'stream list, details, limit 100, gzip: p99', unit: 'ms', decimals: 0, read: (r) => r.api?.scenarios[1]?.p99 },
   { section: 'API', name: 'ceiling (the same page from bare node:http): p99', unit: 'ms', decimals: 0, read: (r) => r.api?.ceiling?.p99 },
   { section: 'API', name: 'ceiling (the same page from bare node:http): requests/s', unit: 'req/s', decimals: 0, read: (r) => r.api?.ceiling?.rps },
   { section: 'API', name: 'p99 of the slowest scenario run', unit: 'ms', decimals: 0, read: (r) => (r.api ? Math.max(...r.api.scenarios.map((s) => s.p99)) : undefined) },
