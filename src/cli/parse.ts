@@ -27,11 +27,12 @@ const TYPES: Readonly<Record<string, TraitConditionArg['type']>> = { string: 'st
  * `--traits` items, comma-separated (the option may be repeated): `name=value` (string
  * equality), `name:TYPE OP value` with TYPE int, float, datetime or string and OP one of
  * = != < <= > >=, e.g. `memory_mb:int>=1024`, and klugman's `name:value`. Values may contain
- * `:` and `=`; a value with a comma needs its own --traits.
+ * `:` and `=`; a comma in a value is written `\,` (and a backslash before a comma `\\`).
+ * Throws CliError (usage) naming an item it cannot read.
  */
 export function parseTraitConditions(items: readonly string[]): TraitConditionArg[] {
   return items
-    .flatMap((text) => text.split(','))
+    .flatMap(splitOnCommas)
     .filter((item) => item.trim() !== '')
     .map((item) => {
       const m = /^([^=!<>:]+?)(?::(string|int|integer|float|datetime))?\s*(!=|<=|>=|=|<|>)(.*)$/.exec(item.trim());
@@ -40,4 +41,25 @@ export function parseTraitConditions(items: readonly string[]): TraitConditionAr
       if (colon > 0) return { name: item.slice(0, colon).trim(), type: 'string' as const, op: 'eq' as const, value: item.slice(colon + 1).trim() };
       throw new CliError(`--traits: cannot read ${JSON.stringify(item)}; use name=value, or name:int>=1024 (types int float datetime string; operators = != < <= > >=)`, ExitCode.usage);
     });
+}
+
+/** `text` split at each comma not written `\,`; `\,` becomes `,` and `\\` a backslash. */
+function splitOnCommas(text: string): string[] {
+  const items: string[] = [];
+  let item = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const next = text[i + 1];
+    if (c === '\\' && (next === ',' || next === '\\')) {
+      item += next;
+      i++;
+    } else if (c === ',') {
+      items.push(item);
+      item = '';
+    } else {
+      item += c;
+    }
+  }
+  items.push(item);
+  return items;
 }

@@ -31,7 +31,7 @@ export function registerEvents(program: Command): Command {
     .option('--name <event_type>', 'exact event type')
     .option('--from <datetime>', 'events after this (exclusive)')
     .option('--to <datetime>', 'events up to this (inclusive)')
-    .option('--traits <conditions>', 'name=value or name:int>=N, comma-separated, repeatable', (v: string, p: string[]) => [...p, v], [])
+    .option('--traits <conditions>', 'name=value or name:int>=N, comma-separated (\\, for a comma in a value), repeatable', (v: string, p: string[]) => [...p, v], [])
     .option('--count', 'print how many events match')
     .option('--msg-id <message_id>', 'one event by message_id')
     .option('--limit <n>', 'rows per page (1-1000)', '200')

@@ -37,7 +37,7 @@ export function registerStreams(program: Command): Command {
     .option('--name <trigger>', 'trigger name')
     .option('--from <datetime>', 'streams with events after this (last_event > DT)')
     .option('--to <datetime>', 'streams with events before this (first_event < DT)')
-    .option('--traits <conditions>', 'distinguishing traits: name=value or name:int>=N, comma-separated, repeatable', collect, [])
+    .option('--traits <conditions>', 'distinguishing traits: name=value or name:int>=N, comma-separated (\\, for a comma in a value), repeatable', collect, [])
     .option('--state <state>', 'active, firing, expiring, error, expire_error, completed, retry_fire, retry_expire')
     .option('--details', 'include each stream’s events')
     .option('--count', 'print how many streams match')
