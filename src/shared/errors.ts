@@ -22,6 +22,41 @@ export class ConfigError extends Error {
 }
 
 /**
+ * Several problems of one configuration file, reported together: the message has one line per
+ * problem, each with its key path and reason, so that an operator fixes them in one pass.
+ */
+export class ConfigErrors extends ConfigError {
+  readonly errors: readonly ConfigError[];
+
+  constructor(errors: readonly ConfigError[]) {
+    super(errors[0]!.file, errors[0]!.keyPath, errors[0]!.reason);
+    this.name = 'ConfigError';
+    this.errors = errors;
+    this.message = `${errors.length} problems:\n${errors.map((e) => `  ${e.message}`).join('\n')}`;
+  }
+}
+
+/**
+ * `items` mapped by `fn`, every item tried: the ConfigErrors of all items are thrown together
+ * (one ConfigError as it is, several as ConfigErrors). Any other error is thrown at once.
+ */
+export function mapEachConfigured<T, R>(items: readonly T[], fn: (item: T, index: number) => R): R[] {
+  const errors: ConfigError[] = [];
+  const results: R[] = [];
+  items.forEach((item, index) => {
+    try {
+      results.push(fn(item, index));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(...(err instanceof ConfigErrors ? err.errors : [err]));
+    }
+  });
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new ConfigErrors(errors);
+  return results;
+}
+
+/**
  * A message that can never be stored (invariant 6): bad JSON, unknown envelope, missing
  * event_type/message_id, a trait conversion that fails, too large. It goes to quarantine.
  */

@@ -10,7 +10,7 @@
  * error is a ConfigError naming the file, the key path (e.g. `[3].traits.memory_mb.type`) and
  * the reason.
  */
-import { ConfigError, formatKeyPath, toError } from '../errors.js';
+import { ConfigError, formatKeyPath, mapEachConfigured, toError } from '../errors.js';
 import { ENVELOPE_KEYS, type TraitTypeName } from '../event.js';
 import { EventTypeMatcher } from '../glob.js';
 import { CONVERTERS, type Converter } from './convert.js';
@@ -58,7 +58,7 @@ export function compileDefinitions(
   plugins: Readonly<Record<string, TraitPluginFactory>>,
 ): CompiledDefinition[] {
   if (!Array.isArray(config)) throw new ConfigError(source, '', `must be a YAML list of event definitions, not ${kindOf(config)}`);
-  return config.map((definition: unknown, i) => compileDefinition(definition, [i], source, plugins));
+  return mapEachConfigured(config as unknown[], (definition, i) => compileDefinition(definition, [i], source, plugins));
 }
 
 export function compileDefinition(

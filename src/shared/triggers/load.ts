@@ -15,6 +15,7 @@ import { resolveConfigFile, type WinchesterConfig } from '../config/winchester-c
 import { createHash } from 'node:crypto';
 import { readYamlFile } from '../config/yaml-file.js';
 import { ConfigPath, describeYaml, isMapping, suggest } from './config-path.js';
+import { mapEachConfigured } from '../errors.js';
 import type { DebugLevel } from './debugger.js';
 import { TriggerDefinition } from './definition.js';
 import { DistinguishedBy } from './distinguishing.js';
@@ -55,7 +56,7 @@ export function loadTriggerDefinitions(file: string, options: LoadTriggerOptions
 export function triggerDefinitionsFromValue(value: unknown, source: string, options: LoadTriggerOptions = {}): TriggerDefinition[] {
   if (!Array.isArray(value)) throw new ConfigPath(source).error(`must be a list of trigger definitions, got ${describeYaml(value)}`);
   const firstIndex = new Map<string, number>();
-  return value.map((raw: unknown, index) => {
+  return mapEachConfigured(value as unknown[], (raw, index) => {
     const definition = compileTrigger(raw, index, source, options);
     const previous = firstIndex.get(definition.name);
     if (previous !== undefined) {
