@@ -12,6 +12,8 @@
  */
 
 const MICROS_PER_SECOND = 1_000_000;
+/** Epoch milliseconds at performance.now() = 0, as DateTime.now() keeps it in step with Date.now(). */
+let clockOrigin = performance.timeOrigin;
 const SECONDS_PER_DAY = 86_400;
 
 export interface DateTimeFields {
@@ -67,10 +69,23 @@ export class DateTime {
     return DateTime.fromEpoch(Math.floor(ms / 1000), (ms - Math.floor(ms / 1000) * 1000) * 1000);
   }
 
-  /** Wall clock, microseconds included where the platform gives them. */
+  /**
+   * Wall clock with microseconds: the sub-millisecond part comes from the monotonic clock
+   * (performance.now()), the time itself from the system clock (Date.now()), so a process
+   * follows the clock when it is set (an NTP step after boot, a VM resumed, an operator's
+   * `date -s`). The monotonic clock alone keeps the view of the clock the process started
+   * with: a worker started before such a step would keep judging expiry and fire times by the
+   * old clock for as long as it runs. Goes backwards only when the system clock does.
+   */
   static now(): DateTime {
-    const micros = Math.round((performance.timeOrigin + performance.now()) * 1000);
-    return DateTime.fromEpochMicros(micros);
+    const wall = Date.now();
+    let ms = clockOrigin + performance.now();
+    // In step, the precise time is within the wall clock's millisecond: [wall, wall + 1).
+    if (ms < wall || ms >= wall + 1) {
+      clockOrigin += (ms < wall ? wall : wall + 0.999) - ms;
+      ms = clockOrigin + performance.now();
+    }
+    return DateTime.fromEpochMicros(Math.round(ms * 1000));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DateTime } from '../../src/shared/time.js';
 
 describe('DateTime', () => {
@@ -37,5 +37,31 @@ describe('DateTime', () => {
     expect(DateTime.of(2015, 1, 1).plusMicros(-1).toSql()).toBe('2014-12-31 23:59:59.999999');
     expect(t.plusMicros(1).diffMicros(t)).toBe(1);
     expect(t.startOfDay().toString()).toBe('2014-12-31 00:00:00');
+  });
+});
+
+describe('DateTime.now follows the system clock', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('keeps microseconds and stays within the wall clock millisecond', () => {
+    const before = Date.now();
+    const now = DateTime.now();
+    const after = Date.now();
+    const ms = now.epochSeconds * 1000 + now.micro / 1000;
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThan(after + 1);
+  });
+
+  it('a clock set forward or back (an NTP step, a VM resumed) is followed at once, not only by processes started after it', () => {
+    const real = Date.now.bind(Date);
+    const step = { ms: 0 };
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + step.ms);
+    for (const ms of [13_738, -3_600_000, 0]) {
+      step.ms = ms;
+      const expected = real() + ms;
+      const now = DateTime.now();
+      const got = now.epochSeconds * 1000 + now.micro / 1000;
+      expect(Math.abs(got - expected)).toBeLessThan(5);
+    }
   });
 });
