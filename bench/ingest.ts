@@ -39,7 +39,7 @@ import { AMQP, cpuSeconds, dbUrl, fillQueue, freshDatabase, pidOf } from './supp
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SANDBOX = join(ROOT, 'fixtures/stacktach-upstream/sandbox');
 /** As ecosystem.config.js starts the yagi-workers (BENCH_WORKER_NODE_OPTIONS replaces them). */
-const YAGI_NODE_ARGS = ['--max-semi-space-size=4'];
+const YAGI_NODE_ARGS = ['--max-semi-space-size=4', '--heap-growing-percent=100'];
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 100);
 const INDEXED = new Set(['instance_id', 'tenant_id', 'request_id', 'user_id']);
 
