@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { amqpUrl } from './amqp.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 export const UPSTREAM = join(FIXTURES, 'stacktach-upstream');
@@ -118,4 +119,15 @@ export function writeFireOnCreate(dir: string): void {
 `,
   );
   writeFileSync(join(dir, 'pipelines.yaml'), 'done: [logger]\n');
+}
+
+/** The ConfigError that `fn` throws; any other error is rethrown, and no error fails the test. */
+export function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
 }

@@ -4,24 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Distiller } from '../../src/shared/distiller/index.js';
-import { ConfigError, ConfigErrors } from '../../src/shared/errors.js';
+import { ConfigErrors } from '../../src/shared/errors.js';
+import { configError } from '../helpers/configs.js';
 import { triggerDefinitionsFromValue } from '../../src/shared/triggers/index.js';
-
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('no ConfigError thrown');
-}
 
 const goodTrigger = { name: 'ok', distinguished_by: ['instance_id'], expiration: '$last + 1h', fire_pipeline: 'p', expire_pipeline: 'p', match_criteria: [{ event_type: 'compute.*' }], fire_criteria: [{ event_type: 'compute.instance.exists' }] };
 
 describe('every problem of a file at once', () => {
   it('event definitions: each broken definition named by its index and key', () => {
-    const err = thrown(() =>
+    const err = configError(() =>
       Distiller.fromDefinitions(
         [
           { event_type: 'a.*', traits: { x: { fields: 'payload.x' } } },
@@ -38,13 +29,13 @@ describe('every problem of a file at once', () => {
   });
 
   it('one broken definition is reported as it always was', () => {
-    const err = thrown(() => Distiller.fromDefinitions([{ traits: {} }], 'defs.yaml', { catchAll: false }));
+    const err = configError(() => Distiller.fromDefinitions([{ traits: {} }], 'defs.yaml', { catchAll: false }));
     expect(err).not.toBeInstanceOf(ConfigErrors);
     expect(err.message).toMatch(/^defs\.yaml: \[0\]\.event_type: /);
   });
 
   it('triggers: each broken trigger reported, the good ones in between do not hide them', () => {
-    const err = thrown(() => triggerDefinitionsFromValue([{ ...goodTrigger, name: 'a', expiration: 'bogus' }, goodTrigger, { ...goodTrigger, name: 'c', fire_criteria: 'x' }], 'triggers.yaml'));
+    const err = configError(() => triggerDefinitionsFromValue([{ ...goodTrigger, name: 'a', expiration: 'bogus' }, goodTrigger, { ...goodTrigger, name: 'c', fire_criteria: 'x' }], 'triggers.yaml'));
     expect(err).toBeInstanceOf(ConfigErrors);
     expect((err as ConfigErrors).errors).toHaveLength(2);
     expect(err.message).toMatch(/expiration/);

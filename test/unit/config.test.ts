@@ -10,23 +10,12 @@ import { parseDatabaseUrl } from '../../src/shared/config/database-url.js';
 import { parseIni } from '../../src/shared/config/ini.js';
 import { loadWinchesterConfig, resolveConfigFile } from '../../src/shared/config/winchester-conf.js';
 import { loadYagiConfig } from '../../src/shared/config/yagi-conf.js';
-import { ConfigError } from '../../src/shared/errors.js';
-import { SANDBOX, UPSTREAM } from '../helpers/configs.js';
+import { configError, SANDBOX, UPSTREAM } from '../helpers/configs.js';
 
 function tempFiles(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'stv3-config-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 const GOOD_YAGI = `[rabbit_broker]
