@@ -16,7 +16,7 @@ afterAll(async () => db?.close());
 
 describe('insertRows', () => {
   it('stores strings with every escaped character, JSON, Unicode, bytes, big integers and floats exactly', async () => {
-    const strings = ["it's", 'back\\slash', 'nul\0byte', 'new\nline', 'cr\rlf', 'ctrl-z\x1a', '"quoted" {"a": "b\\"c"}', 'é 漢字 🚀', "'; DROP TABLE v; --", '\\\'', ''];
+    const strings = ["it's", 'back\\slash', 'nul\0byte', 'new\nline', 'cr\rlf', 'ctrl-z\x1a', '"quoted" {"a": "b\\"c"}', 'é 漢字 🚀', "'; DROP TABLE v; --", '\\\'', 'what? ?? ???', ''];
     const rows = strings.map((s, i) => [i, s, Buffer.from([0, 39, 92, 255, i]), 9_223_372_036_854_775_807n - BigInt(i), i + 0.5]);
     await insertRows(db.pool, 'INSERT INTO v (id, s, b, i, f) VALUES', rows);
     const [read] = await db.pool.query({ sql: 'SELECT id, s, b, CAST(i AS CHAR) AS i, f FROM v ORDER BY id', typeCast: true });
@@ -35,6 +35,11 @@ describe('insertRows', () => {
     const { n, bytes } = (read as { n: number; bytes: string }[])[0]!;
     expect(n).toBe(40);
     expect(Number(bytes)).toBe(rows.reduce((sum, r) => sum + String(r[1]).length, 0));
+  });
+
+  it('still fills placeholders when values are given (the pool sends a statement without values unscanned)', async () => {
+    const [read] = await db.pool.query('SELECT ? AS s, ? AS n, COUNT(*) AS c FROM v WHERE id IN (?)', ["it's a '?'", 9_007_199_254_740_993n, [0, 1, 2]]);
+    expect(read).toEqual([{ s: "it's a '?'", n: '9007199254740993', c: 3 }]);
   });
 
   it('refuses a non-finite number instead of sending it', async () => {

@@ -115,7 +115,8 @@ export class Distiller {
 
 /** winchester's EventCondenser.validate(): an event without traits is not stored. */
 export function isValidForStorage(event: Event): boolean {
-  return Object.values(event.traits).some((value) => value !== null);
+  for (const name in event.traits) if (event.traits[name] !== null) return true;
+  return false;
 }
 
 function envelopeString(notification: Record<string, unknown>, key: 'event_type' | 'message_id'): string {

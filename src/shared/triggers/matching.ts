@@ -31,7 +31,19 @@ export function matchTriggers(triggers: readonly TriggerDefinition[], event: Eve
   return matches;
 }
 
+/** Open keys recently computed: one instance's events give the same key again and again. */
+const recentOpenKeys = new Map<string, Buffer>();
+const MAX_RECENT_OPEN_KEYS = 20_000;
+
+/** SHA-256 of `triggerName` NUL `key` (32 bytes; callers must not modify it: it may be shared). */
 export function openKeyOf(triggerName: string, key: string): Buffer {
-  // One-shot crypto.hash: half the cost of a createHash object per event.
-  return hash('sha256', `${triggerName}\0${key}`, 'buffer');
+  const text = `${triggerName}\0${key}`;
+  let openKey = recentOpenKeys.get(text);
+  if (openKey === undefined) {
+    if (recentOpenKeys.size >= MAX_RECENT_OPEN_KEYS) recentOpenKeys.clear();
+    // One-shot crypto.hash: half the cost of a createHash object per event.
+    openKey = hash('sha256', text, 'buffer');
+    recentOpenKeys.set(text, openKey);
+  }
+  return openKey;
 }
