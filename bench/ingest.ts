@@ -58,6 +58,25 @@ export interface IngestResult {
   readonly statementsPerEvent: number;
   readonly workerPeakRssMb: number;
   readonly cpuUsPerNotification: { readonly worker: number; readonly mariadb: number; readonly rabbitmq: number; readonly raw: number };
+  /** The raw ceiling's CPU per notification: its Node process, MariaDB, RabbitMQ. */
+  readonly rawCpuUsPerNotification: { readonly node: number; readonly mariadb: number; readonly rabbitmq: number };
+  /**
+   * The raw ceiling's CPU per notification (all three processes) over the worker's: the ratio
+   * the rates would have if the machine's cores were the only limit. Far steadier than the
+   * rates on a shared machine.
+   */
+  readonly cpuRatio: number;
+}
+
+type ServicePids = { readonly mariadb: number | null; readonly rabbitmq: number | null };
+
+function servicePids(): ServicePids {
+  return { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
+}
+
+/** CPU seconds used so far by each service (0 for one not found). */
+function serviceCpu(pids: ServicePids): { mariadb: number; rabbitmq: number } {
+  return { mariadb: pids.mariadb ? cpuSeconds(pids.mariadb) : 0, rabbitmq: pids.rabbitmq ? cpuSeconds(pids.rabbitmq) : 0 };
 }
 
 async function statementCount(pool: Pool): Promise<number> {
@@ -83,8 +102,8 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
   });
-  const services = { mariadb: pidOf('mariadbd'), rabbitmq: pidOf('beam.smp') };
-  const cpuBefore = { worker: cpuSeconds(child.pid!), mariadb: services.mariadb ? cpuSeconds(services.mariadb) : 0, rabbitmq: services.rabbitmq ? cpuSeconds(services.rabbitmq) : 0 };
+  const services = servicePids();
+  const cpuBefore = { worker: cpuSeconds(child.pid!), ...serviceCpu(services) };
   const started = performance.now();
   let peakRss = 0;
   for (;;) {
@@ -105,7 +124,7 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
 }
 
 /** The raw ceiling: the same rows, precomputed, consumed and inserted with bare amqplib + mysql2. */
-async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ rate: number; nodeCpuUs: number }> {
+async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ rate: number; cpuUs: IngestResult['rawCpuUsPerNotification'] }> {
   const db = { pool: await freshDatabase('stv3_bench_raw') };
   const queue = 'bench.raw';
   await fillQueue(queue, bodies);
@@ -113,6 +132,8 @@ async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ r
   const conn = await connect(AMQP);
   const ch = await conn.createChannel();
   await ch.prefetch(BATCH * 3);
+  const services = servicePids();
+  const servicesBefore = serviceCpu(services);
   const started = performance.now();
   const cpuStart = process.cpuUsage();
   let done = 0;
@@ -150,10 +171,19 @@ async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ r
   });
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
+  const servicesAfter = serviceCpu(services);
   await Promise.all(inFlight);
   await conn.close();
   await db.pool.end();
-  return { rate: bodies.length / seconds, nodeCpuUs: (cpu.user + cpu.system) / bodies.length };
+  const perNotification = (seconds: number): number => (seconds * 1e6) / bodies.length;
+  return {
+    rate: bodies.length / seconds,
+    cpuUs: {
+      node: (cpu.user + cpu.system) / bodies.length,
+      mariadb: services.mariadb ? perNotification(servicesAfter.mariadb - servicesBefore.mariadb) : NaN,
+      rabbitmq: services.rabbitmq ? perNotification(servicesAfter.rabbitmq - servicesBefore.rabbitmq) : NaN,
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -174,12 +204,16 @@ async function main(): Promise<void> {
 
   const raw = await runRaw(bodies, events);
   const worker = await runWorker(bodies, events.size);
-  say(`raw ceiling (amqplib + mysql2, same rows): ${Math.round(raw.rate)} notifications/s (its Node CPU: ${Math.round(raw.nodeCpuUs)} µs per notification)`);
+  say(`raw ceiling (amqplib + mysql2, same rows): ${Math.round(raw.rate)} notifications/s`);
   say(`yagi-worker end to end:                   ${Math.round(worker.rate)} notifications/s`);
   say(`ratio worker / raw:                       ${(worker.rate / raw.rate).toFixed(2)}`);
   say(`SQL statements per event (worker):        ${worker.statementsPerEvent.toFixed(3)}`);
   say(`worker peak RSS:                          ${Math.round(worker.rssMb)} MB`);
-  say(`CPU µs per notification: ${Object.entries(worker.cpuUs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+  const workerCpu = (worker.cpuUs['worker'] ?? NaN) + (worker.cpuUs['mariadb'] ?? NaN) + (worker.cpuUs['rabbitmq'] ?? NaN);
+  const rawCpu = raw.cpuUs.node + raw.cpuUs.mariadb + raw.cpuUs.rabbitmq;
+  say(`CPU µs per notification: ${Object.entries(worker.cpuUs).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')} (total ${Math.round(workerCpu)})`);
+  say(`  raw ceiling's:         node ${Math.round(raw.cpuUs.node)}, mariadb ${Math.round(raw.cpuUs.mariadb)}, rabbitmq ${Math.round(raw.cpuUs.rabbitmq)} (total ${Math.round(rawCpu)})`);
+  say(`CPU ratio raw / worker:                   ${(rawCpu / workerCpu).toFixed(2)} (the rate ratio if cores were the only limit)`);
   if (args.json) {
     const result: IngestResult = {
       count: COUNT,
@@ -189,7 +223,9 @@ async function main(): Promise<void> {
       ratio: worker.rate / raw.rate,
       statementsPerEvent: worker.statementsPerEvent,
       workerPeakRssMb: worker.rssMb,
-      cpuUsPerNotification: { worker: worker.cpuUs['worker'] ?? NaN, mariadb: worker.cpuUs['mariadb'] ?? NaN, rabbitmq: worker.cpuUs['rabbitmq'] ?? NaN, raw: raw.nodeCpuUs },
+      cpuUsPerNotification: { worker: worker.cpuUs['worker'] ?? NaN, mariadb: worker.cpuUs['mariadb'] ?? NaN, rabbitmq: worker.cpuUs['rabbitmq'] ?? NaN, raw: raw.cpuUs.node },
+      rawCpuUsPerNotification: raw.cpuUs,
+      cpuRatio: rawCpu / workerCpu,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
