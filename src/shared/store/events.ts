@@ -126,6 +126,26 @@ export function assertStorable(event: Event): void {
   checkIdentifier('event_type', event.eventType);
 }
 
+/** What trait.t_string (TEXT) holds at most, in bytes. */
+const MAX_INDEXED_TEXT_BYTES = 65_535;
+
+/**
+ * Why the database may refuse `event` that assertStorable cannot tell in advance: its indexed
+ * text traits longer than their column, as `indexed trait NAME is N bytes, …` (null: none).
+ * Added to the quarantine reason when the database rejects a message alone, whose error names
+ * only the column.
+ */
+export function oversizedIndexedTraits(event: Event, indexedTraits: ReadonlySet<string>): string | null {
+  const found: string[] = [];
+  for (const name of indexedTraits) {
+    const v = event.traits[name];
+    if (typeof v !== 'string' || v.length * 3 <= MAX_INDEXED_TEXT_BYTES) continue;
+    const bytes = Buffer.byteLength(v);
+    if (bytes > MAX_INDEXED_TEXT_BYTES) found.push(`indexed trait ${name} is ${bytes} bytes`);
+  }
+  return found.length === 0 ? null : `${found.join(', ')}; an indexed text trait holds at most ${MAX_INDEXED_TEXT_BYTES} bytes (trait.t_string)`;
+}
+
 function checkIdentifier(what: string, value: string): void {
   // An empty message_id would make every later empty one a "duplicate", silently dropped.
   if (value === '') throw new PoisonMessageError(`${what} is empty, so this notification cannot be told from any other`);
