@@ -36,7 +36,7 @@ import { DateTime } from '../shared/time.js';
 import { appNames, readState, ROOT, writeDeployment, writeState, type SandboxState } from './deployment.js';
 import { pm2, pm2Delete, pm2List } from './pm2.js';
 import { displayUrl } from '../notigen/index.js';
-import { checkServices, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError, DEFAULT_MYSQL_URL } from './services.js';
+import { checkServices, ensureServices, probeAmqp, probeDocker, probeMysql, removeContainers, serverOptions, ServicesUnavailableError } from './services.js';
 import { readStatus, renderLine, renderScreen, type Reading } from './status.js';
 import { createCells, removeCells, type CellMode } from './vhosts.js';
 
@@ -69,7 +69,7 @@ function program(): Command {
     .option('--check', 'only look for MariaDB and RabbitMQ, say what was found, exit 1 if one is missing')
     .option('--duration <seconds>', 'watch for this long, then leave the sandbox running and exit 0', number('--duration', 0))
     .addOption(new Option('--dir <dir>', 'where the deployment is written').default(process.env['STV3_SANDBOX_DIR'] ?? join(ROOT, '.sandbox'), '.sandbox/ in the repository, or $STV3_SANDBOX_DIR'))
-    .addOption(new Option('--database <name>', 'database name').default(process.env['STV3_SANDBOX_DATABASE'] ?? 'stv3_sandbox', 'stv3_sandbox, or $STV3_SANDBOX_DATABASE').argParser(identifier('--database')))
+    .addOption(new Option('--database <name>', 'database name (default: stv3_<prefix>, so stv3_sandbox, or $STV3_SANDBOX_DATABASE)').argParser(identifier('--database')))
     .addOption(new Option('--prefix <name>', 'pm2 apps are <name>-…, vhosts stv3-<name>-<cell>').default(process.env['STV3_SANDBOX_PREFIX'] ?? 'sandbox', 'sandbox, or $STV3_SANDBOX_PREFIX').argParser(identifier('--prefix')))
     .option('--rate <n>', 'notifications per second into each cell', number('--rate', 0.1), 20)
     .option('--start <time>', 'simulated time of the first notification, UTC (default: 23:30 yesterday)', (text) => {
@@ -105,7 +105,9 @@ function identifier(option: string): (text: string) => string {
 async function main(): Promise<number> {
   let opts: Options;
   try {
-    opts = program().parse(process.argv).opts<Options>();
+    const parsed = program().parse(process.argv).opts<Omit<Options, 'database'> & { database?: string }>();
+    // Another --prefix is another sandbox: it gets its own database unless told otherwise.
+    opts = { ...parsed, database: parsed.database ?? process.env['STV3_SANDBOX_DATABASE'] ?? `stv3_${parsed.prefix}` };
   } catch (err) {
     return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
   }
@@ -258,18 +260,21 @@ async function reset(opts: Options): Promise<number> {
     await stopContainers(state.containers, true);
     say(`sandbox: removed containers ${state.containers.map((c) => c.slice(0, 12)).join(', ')} (and the data in them)`);
   } else {
-    const mysqlUrl = state?.mysqlUrl ?? process.env['MYSQL_URL'] ?? DEFAULT_MYSQL_URL;
-    if ((await probeMysql(mysqlUrl)).ok) {
-      const admin = await createConnection(serverOptions(mysqlUrl));
-      await admin.query(`DROP DATABASE IF EXISTS \`${state?.database ?? opts.database}\``);
-      await admin.end();
-      say(`sandbox: dropped database ${state?.database ?? opts.database}`);
-    }
-    if (state && (await probeAmqp(state.amqpUrl)).ok) {
-      await removeCells(state.layout);
-      say(`sandbox: removed ${state.layout.mode === 'shared' ? `exchanges and queues ${state.layout.cells.map((c) => c.queue).join(', ')}` : `vhosts ${state.layout.cells.map((c) => c.vhost).join(', ')}`}`);
-    } else if (!state) {
-      say(`sandbox: no ${join(opts.dir, 'state.json')}: vhosts (if any) left as they are`);
+    if (state === null) {
+      // Without the sandbox's own record, nothing says the database or vhosts are its: another
+      // sandbox or a deployment may use the same names.
+      say(`sandbox: no ${join(opts.dir, 'state.json')}: database ${opts.database} and vhosts (if any) left as they are; drop them yourself if they were this sandbox's`);
+    } else {
+      if ((await probeMysql(state.mysqlUrl)).ok) {
+        const admin = await createConnection(serverOptions(state.mysqlUrl));
+        await admin.query(`DROP DATABASE IF EXISTS \`${state.database}\``);
+        await admin.end();
+        say(`sandbox: dropped database ${state.database}`);
+      }
+      if ((await probeAmqp(state.amqpUrl)).ok) {
+        await removeCells(state.layout);
+        say(`sandbox: removed ${state.layout.mode === 'shared' ? `exchanges and queues ${state.layout.cells.map((c) => c.queue).join(', ')}` : `vhosts ${state.layout.cells.map((c) => c.vhost).join(', ')}`}`);
+      }
     }
   }
   rmSync(opts.dir, { recursive: true, force: true });
