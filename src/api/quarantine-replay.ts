@@ -7,18 +7,20 @@
  * cannot both store it. A message that still fails stays, with its reason updated.
  *
  * Outcomes per id: stored · duplicate (its message_id was already stored; the row is deleted) ·
- * poison (still failing; reason) · not_found (no such row, e.g. replayed already).
+ * poison (still failing, or a value the database rejects, as ingest blames it; reason) ·
+ * not_found (no such row, e.g. replayed already). Other database errors fail the request.
  */
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { decodeNotification } from '../shared/amqp/oslo.js';
+import { classifyDbError, describeDbError } from '../shared/db/errors.js';
 import { retryTransient } from '../shared/db/retry.js';
 import { withTransaction } from '../shared/db/sql.js';
 import type { Distiller } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/store/batch.js';
-import { assertStorable, EventTypeIds } from '../shared/store/events.js';
+import { assertStorable, EventTypeIds, oversizedIndexedTraits } from '../shared/store/events.js';
 import { deleteQuarantined, getQuarantined, updateQuarantineReason } from '../shared/store/quarantine-queries.js';
 import { DateTime } from '../shared/time.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
@@ -58,34 +60,45 @@ async function replayOne(ctx: ReplayContext, id: number): Promise<ReplayOutcome>
     const event = distillForStorage(ctx.distiller, decodeNotification(entry.body, entry.properties ?? undefined));
     prepared = prepareEvent(ctx.triggers, event, ctx.eventTimeClock ? event.timestamp : DateTime.now());
   } catch (err) {
-    const reason = err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`;
-    const found = await withTransaction(ctx.pool, async (conn) => {
-      if (!(await getQuarantined(conn, id, true))) return false;
-      await updateQuarantineReason(conn, id, `replayed at ${DateTime.now().toIsoformat()}: ${reason}`);
-      return true;
-    });
-    return found ? { id, outcome: 'poison', reason } : { id, outcome: 'not_found' };
+    return stillPoison(ctx, id, err instanceof PoisonMessageError ? err.message : `distiller error: ${toError(err).message}`);
   }
   const typeIds = await ctx.eventTypes.resolve([prepared.event.eventType]);
   // A duplicate-key error means another process stored the same message_id meanwhile: retried,
   // the transaction then finds it (as ingest does). Bounded, since a client waits.
-  const result = await retryTransient(
-    `replay of quarantine ${id}`,
-    () =>
-      withTransaction(ctx.pool, async (conn) => {
-        if (!(await getQuarantined(conn, id, true))) return null;
-        const stored = await storeEvents(conn, [prepared], typeIds, ctx.indexedTraits);
-        await deleteQuarantined(conn, id);
-        return stored;
-      }),
-    ctx.log,
-    AbortSignal.timeout(REPLAY_RETRY_MS),
-    1000,
-  );
+  let result;
+  try {
+    result = await retryTransient(
+      `replay of quarantine ${id}`,
+      () =>
+        withTransaction(ctx.pool, async (conn) => {
+          if (!(await getQuarantined(conn, id, true))) return null;
+          const stored = await storeEvents(conn, [prepared], typeIds, ctx.indexedTraits);
+          await deleteQuarantined(conn, id);
+          return stored;
+        }),
+      ctx.log,
+      AbortSignal.timeout(REPLAY_RETRY_MS),
+      1000,
+    );
+  } catch (err) {
+    if (classifyDbError(err) !== 'content') throw err;
+    const hint = oversizedIndexedTraits(prepared.event, ctx.indexedTraits);
+    return stillPoison(ctx, id, `could not be stored: ${describeDbError(err)}${hint === null ? '' : ` (${hint})`}`);
+  }
   if (result === null) return { id, outcome: 'not_found' };
   recordCounters(result.counters);
   const ids = { message_id: prepared.event.messageId, event_type: prepared.event.eventType };
   return { id, outcome: result.stored.length > 0 ? 'stored' : 'duplicate', ...ids };
+}
+
+/** The message still fails: its row stays, with the reason updated. */
+async function stillPoison(ctx: ReplayContext, id: number, reason: string): Promise<ReplayOutcome> {
+  const found = await withTransaction(ctx.pool, async (conn) => {
+    if (!(await getQuarantined(conn, id, true))) return false;
+    await updateQuarantineReason(conn, id, `replayed at ${DateTime.now().toIsoformat()}: ${reason}`);
+    return true;
+  });
+  return found ? { id, outcome: 'poison', reason } : { id, outcome: 'not_found' };
 }
 
 /**

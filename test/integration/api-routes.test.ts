@@ -8,7 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamJson } from '../../src/cli/client.js';
 import { count, createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { encodeOsloV2 } from '../../src/shared/amqp/oslo.js';
+import { insertQuarantine } from '../../src/shared/store/quarantine.js';
 import { getText, loadApiFixture, startApi, TOKEN, type ApiFixture, type RunningApi } from '../helpers/api.js';
+import { makeNotifications } from '../helpers/notifications.js';
 
 let db: TestDatabase;
 let api: RunningApi;
@@ -290,6 +293,26 @@ describe('quarantine', () => {
     // Idempotent: again, nothing more is stored.
     expect(await api.admin.replay([q.good])).toEqual([{ id: q.good, outcome: 'not_found' }]);
     expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE message_id = ?', [messageId])).toBe(1);
+  });
+
+  it('replays a message the database still rejects (an indexed trait over 64 KiB) as poison, with the reason; the other ids go on', async () => {
+    const [n] = makeNotifications(1, 9);
+    const oversized = { ...n!, payload: { ...(n!['payload'] as object), tenant_id: 't'.repeat(70_000) } };
+    await insertQuarantine(db.pool, [{ cell: 'east', queue: 'notifications.info', reason: 'distiller error: definitions were broken', body: Buffer.from(encodeOsloV2(oversized)) }]);
+    const [rows] = await db.pool.query('SELECT MAX(id) AS id FROM quarantine');
+    const id = (rows as { id: number }[])[0]!.id;
+    try {
+      const results = await api.admin.replay([id, 99_998]);
+      const reason = /^could not be stored: ER_DATA_TOO_LONG.*\(indexed trait tenant_id is 70000 bytes; an indexed text trait holds at most 65535 bytes/;
+      expect(results).toEqual([
+        { id, outcome: 'poison', reason: expect.stringMatching(reason) as unknown as string },
+        { id: 99_998, outcome: 'not_found' },
+      ]);
+      expect((await json<{ reason: string }>(`/v2/quarantine/${id}`)).reason).toMatch(/^replayed at .*: could not be stored: ER_DATA_TOO_LONG/);
+      expect(await count(db.pool, 'SELECT COUNT(*) AS n FROM event WHERE message_id = ?', [String(n!['message_id'])])).toBe(0);
+    } finally {
+      await db.pool.query('DELETE FROM quarantine WHERE id = ?', [id]);
+    }
   });
 
   it('deletes with the token only', async () => {

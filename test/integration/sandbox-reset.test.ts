@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 function sandbox(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const env = { ...process.env, PM2_HOME: join(root, 'pm2'), MYSQL_URL: serverUrl().href, AMQP_URL: amqpUrl() };
+  const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: join(root, 'pm2'), MYSQL_URL: serverUrl().href, AMQP_URL: amqpUrl() };
   delete env['STV3_SANDBOX_DATABASE'];
   return new Promise((resolve) => {
     execFile(process.execPath, [join(ROOT, 'dist/sandbox/main.js'), '--dir', join(root, 'never-started'), ...args], { cwd: ROOT, env, timeout: 60_000 }, (err, stdout) =>
