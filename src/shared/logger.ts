@@ -38,7 +38,8 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (logFormat() === 'json') return pino(settings);
+  const toStdout = pm2ClusterWorker() ? process.stdout : undefined;
+  if (logFormat() === 'json') return toStdout ? pino(settings, toStdout) : pino(settings);
   const colour = process.stdout.isTTY || (process.env['FORCE_COLOR'] !== undefined && process.env['FORCE_COLOR'] !== '0');
   return pino(
     settings,
@@ -46,6 +47,7 @@ export function createLogger(options: LoggerOptions): Logger {
       colorize: colour,
       // Synchronous, so a line written just before process.exit() is not lost.
       sync: true,
+      ...(toStdout ? { destination: toStdout } : {}),
       translateTime: 'UTC:HH:MM:ss.l',
       // Other fields follow the message on the same line; an error's stack below it.
       singleLine: true,
@@ -57,4 +59,13 @@ export function createLogger(options: LoggerOptions): Logger {
       },
     }),
   );
+}
+
+/**
+ * A pm2 cluster-mode worker (the API's instances): its fd 1 is the pm2 daemon's own (pm2.log),
+ * and pm2 takes its lines into the app's log only through process.stdout.write. Everywhere else
+ * pino writes to fd 1 directly, which is faster.
+ */
+function pm2ClusterWorker(): boolean {
+  return process.env['exec_mode'] === 'cluster_mode' && process.env['pm_id'] !== undefined;
 }

@@ -51,6 +51,12 @@ export class TestSandbox {
     return (JSON.parse(stdout.slice(stdout.indexOf('['))) as { name: string; pid: number; pm2_env: { status: string } }[]).map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env.status }));
   }
 
+  /** The last lines pm2 kept of one app's log (`pm2 logs APP --nostream`). */
+  async logs(app: string, lines = 200): Promise<string> {
+    const { stdout } = await run(PM2, ['logs', app, '--nostream', '--lines', String(lines)], { env: this.env, cwd: ROOT });
+    return stdout;
+  }
+
   async cleanup(): Promise<void> {
     await this.run('--reset');
     await run(PM2, ['kill'], { env: this.env, cwd: ROOT }).catch(() => undefined);

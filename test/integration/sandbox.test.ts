@@ -76,6 +76,8 @@ describe('npm run sandbox', () => {
       // The API the sandbox started answers about the same database.
       const status = (await (await fetch(`${state.apiUrl}/v2/status`)).json()) as { cells: { cell: string }[] };
       expect(status.cells.map((c) => c.cell).sort()).toEqual(['cell1', 'cell2']);
+      // The API runs in pm2 cluster mode: its lines must reach its own log, not the pm2 daemon's.
+      expect(await sandbox.logs(`${prefix}-api`)).toMatch(/\(api\/\d+\) api listening/);
 
       const pids = (await sandbox.apps()).map((a) => a.pid);
       const stopped = await sandbox.run('--stop');
