@@ -27,9 +27,10 @@ export interface ApiConfig {
   /** Bearer token for mutating routes; null: none required. */
   readonly token: string | null;
   readonly readOnly: boolean;
-  readonly triggers: readonly TriggerDefinition[];
-  /** null: winchester.yaml names no distiller_config, so replay is unavailable. */
-  readonly distiller: Distiller | null;
+  /** Replaced in place by a SIGHUP reload (reloadDefinitions). */
+  triggers: readonly TriggerDefinition[];
+  /** null: winchester.yaml names no distiller_config, so replay is unavailable. Replaced by a SIGHUP reload. */
+  distiller: Distiller | null;
   readonly warnings: readonly string[];
 }
 
@@ -93,4 +94,15 @@ function readToken(winchester: WinchesterConfig, env: NodeJS.ProcessEnv): string
   }
   if (token.length < 16) throw new ConfigError(winchester.file, 'api_token_file', `${file}: the token (first line) must have at least 16 characters`);
   return token;
+}
+
+/**
+ * A SIGHUP reload: `current` (the object the routes read) takes the event definitions and
+ * triggers of `next`, a fresh loadApiConfig of the same file; what else changed (listen
+ * address, token, versions, database) takes a restart. Returns what is now in force, for the log.
+ */
+export function reloadDefinitions(current: ApiConfig, next: ApiConfig): string {
+  current.triggers = next.triggers;
+  current.distiller = next.distiller;
+  return `${next.triggers.length} triggers, ${next.distiller ? 'event definitions' : 'no distiller_config'} (for replay and explain; other settings take a restart)`;
 }

@@ -9,15 +9,17 @@
  * the auth settings, database, then listen; pm2 gets `ready` once listening. The schema is
  * not migrated here (the workers and `stv3 migrate` do that); /health answers 503 until it is
  * current. SIGINT/SIGTERM: stop accepting, finish the requests in hand, close the pool, exit.
+ * SIGHUP: re-reads event definitions and triggers (quarantine replay, explain); a broken file is
+ * rejected and the ones in force stay.
  */
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../shared/db/connect.js';
 import { ConfigError } from '../shared/errors.js';
-import { exitOnStartupError, handleSignals, notifyReady } from '../shared/lifecycle.js';
+import { exitOnStartupError, handleReload, handleSignals, notifyReady } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
 import { buildApp } from './app.js';
 import { isLoopback } from './auth.js';
-import { loadApiConfig, type ApiConfig } from './config.js';
+import { loadApiConfig, reloadDefinitions, type ApiConfig } from './config.js';
 
 const POOL_CONNECTIONS = 8;
 
@@ -53,6 +55,8 @@ async function main(): Promise<void> {
   const startup = new AbortController();
   let stopAll: () => Promise<void> = async () => startup.abort();
   handleSignals(log, () => stopAll());
+  const configFile = values.config!;
+  handleReload(log, () => reloadDefinitions(config, loadApiConfig(configFile)));
   const pool = await openDatabase(config.winchester.database, POOL_CONNECTIONS, log.child({ component: 'db' }), startup.signal);
   const app = buildApp({ pool, log: log.child({ component: 'http' }), config });
   stopAll = async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOsloV2, type Notification } from '../../src/shared/amqp/oslo.js';
 import { Publisher, randomName } from '../helpers/amqp.js';
 import { SANDBOX, writeCellConfig } from '../helpers/configs.js';
+import { insertQuarantine } from '../../src/shared/store/quarantine.js';
 import { count, createTestDatabase } from '../helpers/db.js';
 import { eventually, startProcess } from '../helpers/processes.js';
 
@@ -92,6 +93,31 @@ describe('SIGHUP reload', () => {
     } finally {
       worker.kill('SIGTERM');
       await worker.exited();
+      await db.close();
+    }
+  });
+
+  it('api: re-reads event definitions, so a quarantined message replays after its definition is added; the process stays up', async () => {
+    const db = await createTestDatabase(`${import.meta.url}#api`);
+    const cfg = writeCellConfig({ databaseUrl: db.url, exchange: 'x', queue: 'q', localFilesFirst: true });
+    const definitions = join(cfg.dir, 'event_definitions.yaml');
+    copyFileSync(join(SANDBOX, 'event_definitions.yaml'), definitions);
+    const body = { message_id: 'reload-1', event_type: 'test.reload.thing', timestamp: '2015-02-01 10:00:00', payload: { instance_id: 'i-1' } };
+    await insertQuarantine(db.pool, [{ cell: 'c', queue: 'q', reason: 'no definition yet', body: Buffer.from(encodeOsloV2(body)) }]);
+    const api = startProcess('api/main.js', ['--config', cfg.winchesterYaml, '--port', '0']);
+    try {
+      await api.ready();
+      const url = String((await api.waitForLog((l) => l['msg'] === 'api listening'))['address']);
+      const replay = async (): Promise<unknown> => (await fetch(`${url}/v2/quarantine/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: [1] }) })).json();
+      expect(await replay()).toEqual([{ id: 1, outcome: 'poison', reason: expect.stringMatching(/no event definition matches event_type "test.reload.thing"/) as unknown }]);
+      writeFileSync(definitions, `${readFileSync(definitions, 'utf8')}\n- event_type: test.reload.thing\n  traits:\n    instance_id:\n      fields: payload.instance_id\n`);
+      api.kill('SIGHUP');
+      await api.waitForLog((l) => /^configuration reloaded: \d+ triggers, event definitions/.test(String(l['msg'])));
+      expect(await replay()).toEqual([{ id: 1, outcome: 'stored', message_id: 'reload-1', event_type: 'test.reload.thing' }]);
+      expect(api.child.exitCode).toBeNull();
+    } finally {
+      api.kill('SIGTERM');
+      await api.exited();
       await db.close();
     }
   });
