@@ -37,6 +37,7 @@ export function createLogger(options: LoggerOptions): Logger {
     base: { pid: process.pid, ...options.base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    serializers: { err: serializeError },
   };
   const toStdout = pm2ClusterWorker() ? process.stdout : undefined;
   if (logFormat() === 'json') return toStdout ? pino(settings, toStdout) : pino(settings);
@@ -59,6 +60,21 @@ export function createLogger(options: LoggerOptions): Logger {
       },
     }),
   );
+}
+
+/** Characters of a failed statement's text kept in a log line (mysql2 errors carry all of it). */
+const MAX_LOGGED_SQL = 500;
+
+/**
+ * pino's error serializer, except that the statement text a mysql2 error carries (`sql`: a
+ * batch's multi-row INSERT can be megabytes, with every body in it) is cut to its first
+ * MAX_LOGGED_SQL characters and its length.
+ */
+function serializeError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  const sql = out['sql'];
+  if (typeof sql === 'string' && sql.length > MAX_LOGGED_SQL) out['sql'] = `${sql.slice(0, MAX_LOGGED_SQL)}… (${sql.length} characters)`;
+  return out;
 }
 
 /**

@@ -41,6 +41,20 @@ describe('log format', () => {
     expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \(yagi-worker\/east ingest\) stored a batch \{"batch":3\}\n$/);
   });
 
+  it("cuts the statement text of a database error to its first 500 characters (a batch's INSERT can be megabytes)", async () => {
+    const r = await tsx(
+      `import { createLogger } from './src/shared/logger.ts';
+const err = Object.assign(new Error("Data too long for column 't_string' at row 1"), { code: 'ER_DATA_TOO_LONG', sql: 'INSERT INTO trait VALUES ' + "('x'),".repeat(100000) });
+createLogger({ base: { app: 'yagi-worker' } }).warn({ err }, 'retrying the batch');`,
+      {},
+    );
+    expect(r.code).toBe(0);
+    const line = JSON.parse(r.stdout.trim()) as { err: { sql: string; code: string; message: string; stack: string } };
+    expect(r.stdout.length).toBeLessThan(3000);
+    expect(line.err.sql).toBe(`INSERT INTO trait VALUES ${"('x'),".repeat(100000)}`.slice(0, 500) + '… (600025 characters)');
+    expect(line.err).toMatchObject({ code: 'ER_DATA_TOO_LONG', message: "Data too long for column 't_string' at row 1" });
+  });
+
   it('refuses another format, naming the variable', async () => {
     const r = await tsx(LOG, { STV3_LOG_FORMAT: 'xml' });
     expect(r.code).not.toBe(0);
