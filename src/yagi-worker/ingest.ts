@@ -48,7 +48,10 @@ export interface NotificationDistiller {
 export interface RawMessage {
   readonly body: Buffer;
   readonly queue: string;
-  /** The AMQP properties the body may need to be read (content encoding, headers). */
+  /**
+   * The delivery's AMQP properties (amqplib's, with all their fields): content encoding and
+   * headers are what the body may need to be read; a quarantine row keeps every one that is set.
+   */
   readonly properties?: BodyProperties | undefined;
 }
 
@@ -268,7 +271,6 @@ export class Ingestor {
   }
 
   private quarantineEntry(p: Poison): QuarantineEntry {
-    const props = p.raw.properties;
     return {
       cell: this.options.cell,
       queue: p.raw.queue,
@@ -276,7 +278,7 @@ export class Ingestor {
       body: p.bodyLimit !== undefined && p.raw.body.length > p.bodyLimit ? p.raw.body.subarray(0, p.bodyLimit) : p.raw.body,
       messageId: p.messageId,
       eventType: p.eventType,
-      properties: props && (props.contentEncoding || props.headers) ? { contentEncoding: props.contentEncoding, headers: props.headers } : undefined,
+      properties: setProperties(p.raw.properties),
     };
   }
 
@@ -284,6 +286,22 @@ export class Ingestor {
     if (this.failures.size >= MAX_TRACKED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
     this.failures.set(key, failures);
   }
+}
+
+/**
+ * The AMQP properties a delivery has (content encoding and headers, which replay needs to read
+ * the body; message id, content type, timestamp, app id… for the operator tracing it); unset
+ * ones and an empty headers table left out; undefined when none is set.
+ */
+function setProperties(props: BodyProperties | undefined): Record<string, unknown> | undefined {
+  if (props === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (name === 'headers' && typeof value === 'object' && Object.keys(value as object).length === 0) continue;
+    out[name] = value;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function identify(n: Notification | undefined): { messageId?: string; eventType?: string } {

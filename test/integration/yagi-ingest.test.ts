@@ -105,8 +105,8 @@ describe('yagi-worker ingest', () => {
       await publisher.publishAll(cell.exchange, cell.queue, bodies);
       await eventually(() => count(cell.db.pool, 'SELECT (SELECT COUNT(*) FROM event) + (SELECT COUNT(*) FROM quarantine) AS n'), (n) => n >= 300);
       expect(await count(cell.db.pool, 'SELECT COUNT(*) AS n FROM event')).toBe(200);
-      const [rows] = await cell.db.pool.query('SELECT reason, body, queue, cell, body_size FROM quarantine ORDER BY id');
-      const q = rows as { reason: string; body: Buffer; queue: string; cell: string; body_size: number }[];
+      const [rows] = await cell.db.pool.query('SELECT reason, body, queue, cell, body_size, properties FROM quarantine ORDER BY id');
+      const q = rows as { reason: string; body: Buffer; queue: string; cell: string; body_size: number; properties: string }[];
       expect(q).toHaveLength(100);
       // Two batches commit at once, so rows are matched to what was sent by body.
       const sent = new Map<string, (typeof kinds)[number][]>();
@@ -118,6 +118,8 @@ describe('yagi-worker ingest', () => {
         expect(row.queue).toBe(cell.queue);
         expect(row.cell).toBe('cell1');
         expect(row.body_size).toBe(Buffer.byteLength(expected!.body));
+        // The AMQP properties the publisher set (publishAll), for the operator tracing it.
+        expect(JSON.parse(row.properties)).toEqual({ contentType: 'application/json', deliveryMode: 1 });
       }
       expect([...sent.values()].flat()).toHaveLength(0);
       // Still consuming after all that.

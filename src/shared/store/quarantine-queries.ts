@@ -35,7 +35,7 @@ export interface QuarantineSummary {
 
 export interface QuarantineEntryRecord extends QuarantineSummary {
   readonly body: Buffer;
-  /** The AMQP properties kept with the body (content encoding, headers), or null. */
+  /** The AMQP properties kept with the body (content encoding and headers read it again), or null. */
   readonly properties: Record<string, unknown> | null;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The quarantine (invariant 6): messages that can never become events, kept with their raw
- * bytes, the AMQP properties needed to read them again, and the reason.
+ * bytes, their AMQP properties (those that read them again, and the rest for tracing), and the reason.
  *
  * The insert must not fail because of the message's content (invariant 11: a failure here is
  * the database's, and nothing is acked): the reason is cut to REASON_MAX_CHARS, message_id
@@ -17,7 +17,7 @@ export interface QuarantineEntry {
   readonly body: Buffer;
   readonly messageId?: string | undefined;
   readonly eventType?: string | undefined;
-  /** AMQP properties worth keeping to read the body again (content encoding, headers). */
+  /** The delivery's AMQP properties that are set (content encoding and headers read the body again). */
   readonly properties?: Readonly<Record<string, unknown>> | undefined;
 }
 
