@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/shared/errors.js';
+import { ConfigError, PoisonMessageError } from '../../src/shared/errors.js';
 import type { Event, TraitValue } from '../../src/shared/event.js';
 import { DateTime } from '../../src/shared/time.js';
 import {
@@ -22,6 +22,8 @@ import {
   type LoadTriggerOptions,
   type TriggerDefinition,
 } from '../../src/shared/triggers/index.js';
+
+import { matchTriggers } from '../../src/shared/triggers/matching.js';
 
 const UPSTREAM = new URL('../../fixtures/stacktach-upstream/', import.meta.url).pathname;
 const T = (text: string) => DateTime.parse(text);
@@ -596,5 +598,15 @@ describe('load errors name the file, the trigger and the key', () => {
     const d = define({ load_criteria: [{ event_type: 'x' }], fire_criteria: [], match_criteria: [{ event_type: 'a', number: 3, traits: {} }] });
     expect(d.fireCriteria).toEqual([]);
     expect(d.matchCriteria[0]!.number).toBe(3);
+  });
+});
+
+describe('matchTriggers', () => {
+  it("an event a trigger cannot evaluate (its day timex leaves years 1..9999) is poison naming the trigger and the message, not a distiller error", () => {
+    const trigger = define({ name: 'instance', distinguished_by: ['instance_id', { timestamp: 'day' }] });
+    const late = event('compute.instance.exists', { instance_id: 'i-1' }, T('9999-12-31 00:00:00'));
+    expect(() => matchTriggers([trigger], late)).toThrow(PoisonMessageError);
+    expect(() => matchTriggers([trigger], late)).toThrow(/^compute\.instance\.exists \(message_id m-compute\.instance\.exists\): trigger instance: .*outside years 1\.\.9999/);
+    expect(matchTriggers([trigger], event('compute.instance.exists', { instance_id: 'i-1' })).map((m) => m.trigger.name)).toEqual(['instance']);
   });
 });

@@ -5,6 +5,7 @@
  * debug counters are not doubled by database retries).
  */
 import { hash } from 'node:crypto';
+import { PoisonMessageError, toError } from '../errors.js';
 import type { Event } from '../event.js';
 import { distinguishingKey, type DistinguishingValue, type TriggerDefinition } from './index.js';
 
@@ -19,14 +20,20 @@ export interface TriggerMatch {
   readonly hits: readonly boolean[];
 }
 
+/** Throws PoisonMessageError naming the trigger when one cannot evaluate the event (a timex out of range). */
 export function matchTriggers(triggers: readonly TriggerDefinition[], event: Event): TriggerMatch[] {
   const matches: TriggerMatch[] = [];
   for (const trigger of triggers) {
-    const matched = trigger.match(event);
-    if (matched === null) continue;
-    const values = trigger.distinguishingTraits(event, matched);
-    const key = distinguishingKey(values);
-    matches.push({ trigger, values, key, openKey: openKeyOf(trigger.name, key), hits: trigger.fireCriteriaHits(event) });
+    try {
+      const matched = trigger.match(event);
+      if (matched === null) continue;
+      const values = trigger.distinguishingTraits(event, matched);
+      const key = distinguishingKey(values);
+      matches.push({ trigger, values, key, openKey: openKeyOf(trigger.name, key), hits: trigger.fireCriteriaHits(event) });
+    } catch (err) {
+      // e.g. a timex that leaves years 1..9999 for this event's time
+      throw new PoisonMessageError(`${event.eventType} (message_id ${event.messageId}): trigger ${trigger.name}: ${toError(err).message}`, { cause: err });
+    }
   }
   return matches;
 }
