@@ -40,8 +40,28 @@ export async function call<T>(what: Promise<T>): Promise<T> {
 
 export function cliErrorOf(err: unknown): Error {
   if (!(err instanceof ApiClientError)) return err as Error;
-  if (err.status === 400) return new CliError(err.message, ExitCode.usage);
+  if (err.status === 400) return new CliError(inFlagTerms(err.message), ExitCode.usage);
   if (err.status === 404) return new CliError(err.message, ExitCode.notFound);
   if (err.status === 401) return new CliError(`${err.message} (give --token or set STV3_API_TOKEN)`);
   return new CliError(err.message);
+}
+
+/** The API's query parameters and the stv3 flags that set them (client.ts). */
+const FLAG_OF_PARAMETER: Readonly<Record<string, string>> = {
+  younger_than: '--from',
+  older_than: '--to',
+  from_datetime: '--from',
+  to_datetime: '--to',
+  trigger_name: '--name',
+  event_name: '--name',
+  'q.field': '--traits',
+  'q.op': '--traits',
+  'q.type': '--traits',
+  'q.value': '--traits',
+};
+const PARAMETER_NAMES = new RegExp(`(?<![\\w.])(${Object.keys(FLAG_OF_PARAMETER).map((k) => k.replace('.', '\\.')).join('|')})(?![\\w.])`, 'g');
+
+/** An API 400 message in the terms of the command line: `younger_than: …` becomes `--from: …`. */
+export function inFlagTerms(message: string): string {
+  return message.replace(PARAMETER_NAMES, (name) => FLAG_OF_PARAMETER[name]!);
 }
