@@ -40,6 +40,7 @@ export async function call<T>(what: Promise<T>): Promise<T> {
 
 export function cliErrorOf(err: unknown): Error {
   if (!(err instanceof ApiClientError)) return err as Error;
+  if (err.notTheApi) return new CliError(err.message);
   if (err.status === 400) return new CliError(inFlagTerms(err.message), ExitCode.usage);
   if (err.status === 404) return new CliError(err.message, ExitCode.notFound);
   if (err.status === 401) return new CliError(`${err.message} (give --token or set STV3_API_TOKEN)`);

@@ -94,12 +94,16 @@ export interface QuarantineParams extends PageParams {
   readonly to?: string | undefined;
 }
 
-/** A non-2xx answer, or no answer. `status` 0: the API could not be reached. */
+/**
+ * A non-2xx answer, or no answer. `status` 0: the API could not be reached. `notTheApi`: the
+ * answer is not in the API's error format, so something else answered at that URL.
+ */
 export class ApiClientError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly parameter?: string,
+    readonly notTheApi = false,
   ) {
     super(message);
     this.name = 'ApiClientError';
@@ -151,8 +155,11 @@ export class ApiClient {
       }
     }
     if (!res.ok) {
-      const e = parsed as { message?: string; parameter?: string } | null;
-      throw new ApiClientError(res.status, e?.message ?? `${method} ${path}: HTTP ${res.status}`, e?.parameter);
+      const e = parsed as { message?: unknown; parameter?: string } | null;
+      if (typeof e?.message !== 'string') {
+        throw new ApiClientError(res.status, `${method} ${path}: HTTP ${res.status} from ${this.base}, which does not answer as the stv3 API does; check --url / STV3_API_URL`, undefined, true);
+      }
+      throw new ApiClientError(res.status, e.message, e.parameter);
     }
     return parsed as T;
   }

@@ -8,7 +8,9 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { loadApiFixture, TOKEN, writeApiWinchester, type ApiFixture } from '../helpers/api.js';
 import { ROOT, startProcess, type RunningProcess } from '../helpers/processes.js';
@@ -95,6 +97,10 @@ describe('stv3 streams and events', () => {
   });
 
   it('exits 2 for usage errors, 3 for not found, 1 for other errors, saying what to fix', async () => {
+    const server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/plain' }).end('not here'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const other = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    onTestFinished(() => void server.close());
     const cases: [string[], number, RegExp][] = [
       [['streams', '--limit', '0'], 2, /--limit must be a whole number from 1 to 1000/],
       [['streams', '--state', 'weird'], 2, /state: unknown state "weird"/],
@@ -110,6 +116,8 @@ describe('stv3 streams and events', () => {
       [['frobnicate'], 2, /unknown command 'frobnicate'/],
       [['streams', '--url', 'http://127.0.0.1:1'], 1, /cannot reach the API at http:\/\/127\.0\.0\.1:1.*--url \/ STV3_API_URL/],
       [['streams', 'retry', '5'], 1, /send Authorization: Bearer.*give --token or set STV3_API_TOKEN/],
+      // Something else answering at --url: an error (1), not "not found" (3).
+      [['streams', '--url', other], 1, /GET \/v2\/streams: HTTP 404 from http:\/\/127\.0\.0\.1:\d+, which does not answer as the stv3 API does; check --url/],
     ];
     for (const [args, code, message] of cases) {
       const r = await stv3(args);
