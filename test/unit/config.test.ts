@@ -185,6 +185,8 @@ describe('winchester.yaml', () => {
     ['a URL without database', 'database:\n  url: mysql://u:secret@h\n', /winchester\.yaml: database\.url: no database name in "mysql:\/\/u:\*\*\*@h"/],
     ['a list at the top', '- a\n- b\n', /winchester\.yaml: expected a mapping/],
     ['bad YAML', 'database: [\n', /winchester\.yaml: line \d+, column \d+: YAML syntax/],
+    // The position is said once, in front; the message ends with the yaml library's reason, not a dangling colon.
+    ['a flow map left open', 'database:\n  url: {a: b\n', /winchester\.yaml: line \d+, column \d+: YAML syntax: [^\n]*[^:\n]$/],
     ['Python trait plugins', 'database:\n  url: mysql://u@h/d\ndistiller_trait_plugins:\n  x: a.b:C\n', /distiller_trait_plugins: Python trait plugins cannot be loaded/],
   ];
   it.each(broken)('fails on %s with file, key and reason', (_name, text, expected) => {

@@ -27,7 +27,7 @@ export function readYamlFile(file: string): unknown {
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const pos = err.linePos?.[0];
-      throw new ConfigError(file, pos ? `line ${pos.line}, column ${pos.col}` : '', `YAML syntax: ${err.message.split('\n')[0]}`);
+      throw new ConfigError(file, pos ? `line ${pos.line}, column ${pos.col}` : '', `YAML syntax: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
     }
     throw err;
   }
