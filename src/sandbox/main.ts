@@ -131,6 +131,9 @@ async function start(opts: Options): Promise<number> {
     const running = (await pm2List()).filter((p) => previous.apps.includes(p.name) && p.status === 'online');
     if (running.length > 0) {
       say(`The sandbox in ${opts.dir} is running (${running.length} processes); showing its status. (--stop to stop it, --reset to start afresh.)`);
+      if (previous.prefix !== opts.prefix || previous.database !== opts.database) {
+        say(`(It runs with --prefix ${previous.prefix} --database ${previous.database}; yours (${opts.prefix}, ${opts.database}) apply only to a new start: --stop first, or give another --dir for a second sandbox.)`);
+      }
       return watch(previous, opts);
     }
     // Stopped or errored leftovers of an earlier start: started afresh below.

@@ -44,6 +44,10 @@ describe('npm run sandbox', () => {
     expect(new Set(apps.map((a) => a.name))).toEqual(new Set(state.apps));
     expect(apps.every((a) => a.name.startsWith(`${prefix}-`) && a.status === 'online')).toBe(true);
     expect(apps.filter((a) => a.name === `${prefix}-pipeline-worker`)).toHaveLength(2);
+    // Asked again with another prefix while it runs: its status, and why the prefix is not used.
+    const again = await sandbox.run('--prefix', 'other', '--duration', '1', '--interval', '1');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`(It runs with --prefix ${prefix} --database ${database}; yours (other, ${database}) apply only to a new start`);
 
     // The cell of each instance, from the same notigen traffic.
     const cellOf = new Map<string, string>();
