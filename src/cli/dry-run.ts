@@ -8,8 +8,8 @@
  * notification), or a wrapper object {"body": "<the body as text>", "properties": {…}} as the
  * raw archive writes them.
  */
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { decodeNotification, type BodyProperties } from '../shared/amqp/oslo.js';
 import type { Distiller } from '../shared/distiller/index.js';
@@ -48,8 +48,11 @@ export interface DryRunReport {
   readonly endTime: string | null;
 }
 
-/** Reads `file` line by line (gzip when it starts with the gzip magic bytes). */
-export async function* readLines(file: string): AsyncGenerator<string> {
+/**
+ * Reads `file` line by line, as bytes (gzip when it starts with the gzip magic bytes), so that a
+ * line that is not valid UTF-8 is reported as the yagi-worker reports it. Blank lines are skipped.
+ */
+export async function* readLines(file: string): AsyncGenerator<Buffer> {
   const head = await new Promise<Buffer>((resolve, reject) => {
     const s = createReadStream(file, { start: 0, end: 1 });
     const chunks: Buffer[] = [];
@@ -58,17 +61,33 @@ export async function* readLines(file: string): AsyncGenerator<string> {
     s.on('error', reject);
   });
   const raw = createReadStream(file);
-  const input = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) if (line.trim() !== '') yield line;
+  const input: AsyncIterable<Buffer> = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
+  let rest: Buffer = Buffer.alloc(0);
+  const line = (bytes: Buffer): Buffer | null => {
+    const text = bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes;
+    return text.toString('latin1').trim() === '' ? null : text;
+  };
+  for await (const chunk of input) {
+    let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a)) {
+      const l = line(data.subarray(0, nl));
+      if (l !== null) yield l;
+      data = data.subarray(nl + 1);
+    }
+    rest = Buffer.from(data);
+  }
+  const last = line(rest);
+  if (last !== null) yield last;
 }
 
-/** The body (and AMQP properties) a line holds. */
-export function bodyOfLine(line: string): { body: Buffer; properties?: BodyProperties } {
+/** The body (and AMQP properties) a line holds: the line itself, or a raw archive record's. */
+export function bodyOfLine(line: Buffer): { body: Buffer; properties?: BodyProperties } {
+  if (!isUtf8(line)) return { body: line }; // reported by decodeNotification, with the byte
   let parsed: unknown;
   try {
-    parsed = JSON.parse(line);
+    parsed = JSON.parse(line.toString('utf8'));
   } catch {
-    return { body: Buffer.from(line) }; // reported by decodeNotification as not JSON
+    return { body: line }; // reported by decodeNotification as not JSON
   }
   if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
     const o = parsed as Record<string, unknown>;
@@ -78,11 +97,11 @@ export function bodyOfLine(line: string): { body: Buffer; properties?: BodyPrope
       return properties ? { body, properties } : { body };
     }
   }
-  return { body: Buffer.from(line) };
+  return { body: line };
 }
 
 /** Runs the file through the definitions and triggers; never touches a database. */
-export async function dryRun(lines: AsyncIterable<string>, distiller: Distiller, triggers: readonly TriggerDefinition[], maxExamples = 5): Promise<DryRunReport> {
+export async function dryRun(lines: AsyncIterable<Buffer>, distiller: Distiller, triggers: readonly TriggerDefinition[], maxExamples = 5): Promise<DryRunReport> {
   const types = new Map<string, { events: number; traits: Set<string> }>();
   const unmatched = new Map<string, number>();
   const quarantined = new Map<string, number>();

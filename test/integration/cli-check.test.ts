@@ -41,15 +41,23 @@ describe('stv3 check', () => {
     const dir = configDir();
     const notifications = makeNotifications(300, 3);
     const file = join(dir, 'traffic.jsonl.gz');
-    writeFileSync(file, gzipSync(`${[...notifications.map(encodeOsloV2), '{"not": "a notification"}'].join('\n')}\n`));
+    // …and a line that is not valid UTF-8 (0xFF), reported as the worker reports it.
+    const badUtf8 = Buffer.concat([Buffer.from('{"event_type": "compute.instance.update", "message_id": "m'), Buffer.from([0xff]), Buffer.from('"}\r\n')]);
+    writeFileSync(file, gzipSync(Buffer.concat([Buffer.from(`${[...notifications.map(encodeOsloV2), '{"not": "a notification"}'].join('\n')}\n\n`), badUtf8])));
     const r = await stv3('check', '--config', join(dir, 'winchester.yaml'), '--yagi', join(dir, 'yagi-c1.conf'), '--replay', file, '--json');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { files: { what: string; error: string | null }[]; replay: { lines: number; events: number; quarantined: { reason: string; count: number }[]; triggers: { trigger: string; streams: number; events: number }[] } };
     expect(out.files.every((f) => f.error === null)).toBe(true);
     expect(out.files).toHaveLength(6);
-    expect(out.replay.lines).toBe(301);
+    expect(out.replay.lines).toBe(302);
     expect(out.replay.events).toBe(300);
-    expect(out.replay.quarantined).toEqual([{ reason: expect.stringMatching(/event_type/) as unknown, count: 1 }]);
+    expect(out.replay.quarantined).toHaveLength(2);
+    expect(out.replay.quarantined).toEqual(
+      expect.arrayContaining([
+        { reason: expect.stringMatching(/event_type/) as unknown, count: 1 },
+        { reason: expect.stringMatching(/not valid UTF-8 \(byte 0xFF at offset 58\)/i) as unknown, count: 1 },
+      ]),
+    );
     const [trigger] = out.replay.triggers;
     expect(trigger).toMatchObject({ trigger: 'test_trigger' });
     expect(trigger!.streams).toBeGreaterThan(10);
