@@ -262,22 +262,20 @@ async function reset(opts: Options): Promise<number> {
   if (state && state.containers.length > 0) {
     await stopContainers(state.containers, true);
     say(`sandbox: removed containers ${state.containers.map((c) => c.slice(0, 12)).join(', ')} (and the data in them)`);
+  } else if (state === null) {
+    // Without the sandbox's own record, nothing says the database or vhosts are its: another
+    // sandbox or a deployment may use the same names.
+    say(`sandbox: no ${join(opts.dir, 'state.json')}: database ${opts.database} and vhosts (if any) left as they are; drop them yourself if they were this sandbox's`);
   } else {
-    if (state === null) {
-      // Without the sandbox's own record, nothing says the database or vhosts are its: another
-      // sandbox or a deployment may use the same names.
-      say(`sandbox: no ${join(opts.dir, 'state.json')}: database ${opts.database} and vhosts (if any) left as they are; drop them yourself if they were this sandbox's`);
-    } else {
-      if ((await probeMysql(state.mysqlUrl)).ok) {
-        const admin = await createConnection(serverOptions(state.mysqlUrl));
-        await admin.query(`DROP DATABASE IF EXISTS \`${state.database}\``);
-        await admin.end();
-        say(`sandbox: dropped database ${state.database}`);
-      }
-      if ((await probeAmqp(state.amqpUrl)).ok) {
-        await removeCells(state.layout);
-        say(`sandbox: removed ${state.layout.mode === 'shared' ? `exchanges and queues ${state.layout.cells.map((c) => c.queue).join(', ')}` : `vhosts ${state.layout.cells.map((c) => c.vhost).join(', ')}`}`);
-      }
+    if ((await probeMysql(state.mysqlUrl)).ok) {
+      const admin = await createConnection(serverOptions(state.mysqlUrl));
+      await admin.query(`DROP DATABASE IF EXISTS \`${state.database}\``);
+      await admin.end();
+      say(`sandbox: dropped database ${state.database}`);
+    }
+    if ((await probeAmqp(state.amqpUrl)).ok) {
+      await removeCells(state.layout);
+      say(`sandbox: removed ${state.layout.mode === 'shared' ? `exchanges and queues ${state.layout.cells.map((c) => c.queue).join(', ')}` : `vhosts ${state.layout.cells.map((c) => c.vhost).join(', ')}`}`);
     }
   }
   rmSync(opts.dir, { recursive: true, force: true });
