@@ -79,6 +79,11 @@ function serviceCpu(pids: ServicePids): { mariadb: number; rabbitmq: number } {
   return { mariadb: pids.mariadb ? cpuSeconds(pids.mariadb) : 0, rabbitmq: pids.rabbitmq ? cpuSeconds(pids.rabbitmq) : 0 };
 }
 
+/** µs of CPU per notification that process `pid` used since `before` (its CPU seconds then); NaN without a pid. */
+function cpuUsSince(pid: number | null, before: number, notifications: number): number {
+  return pid ? ((cpuSeconds(pid) - before) / notifications) * 1e6 : NaN;
+}
+
 async function statementCount(pool: Pool): Promise<number> {
   const [rows] = await pool.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_insert', 'Com_select', 'Com_update', 'Com_delete', 'Com_commit', 'Com_begin')");
   return (rows as { Value: string }[]).reduce((s, r) => s + Number(r.Value), 0);
@@ -115,8 +120,8 @@ async function runWorker(bodies: string[], expectedEvents: number): Promise<{ ra
   }
   const seconds = (performance.now() - started) / 1000;
   const statements = (await statementCount(db.pool)) - before;
-  const perEventUs = (pid: number | null, before: number): number => (pid ? ((cpuSeconds(pid) - before) / bodies.length) * 1e6 : NaN);
-  const cpuUs = { worker: perEventUs(child.pid!, cpuBefore.worker), mariadb: perEventUs(services.mariadb, cpuBefore.mariadb), rabbitmq: perEventUs(services.rabbitmq, cpuBefore.rabbitmq) };
+  const n = bodies.length;
+  const cpuUs = { worker: cpuUsSince(child.pid!, cpuBefore.worker, n), mariadb: cpuUsSince(services.mariadb, cpuBefore.mariadb, n), rabbitmq: cpuUsSince(services.rabbitmq, cpuBefore.rabbitmq, n) };
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   await db.pool.end();
@@ -171,19 +176,12 @@ async function runRaw(bodies: string[], events: Map<string, Event>): Promise<{ r
   });
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
-  const servicesAfter = serviceCpu(services);
+  const n = bodies.length;
+  const cpuUs = { node: (cpu.user + cpu.system) / n, mariadb: cpuUsSince(services.mariadb, servicesBefore.mariadb, n), rabbitmq: cpuUsSince(services.rabbitmq, servicesBefore.rabbitmq, n) };
   await Promise.all(inFlight);
   await conn.close();
   await db.pool.end();
-  const perNotification = (seconds: number): number => (seconds * 1e6) / bodies.length;
-  return {
-    rate: bodies.length / seconds,
-    cpuUs: {
-      node: (cpu.user + cpu.system) / bodies.length,
-      mariadb: services.mariadb ? perNotification(servicesAfter.mariadb - servicesBefore.mariadb) : NaN,
-      rabbitmq: services.rabbitmq ? perNotification(servicesAfter.rabbitmq - servicesBefore.rabbitmq) : NaN,
-    },
-  };
+  return { rate: bodies.length / seconds, cpuUs };
 }
 
 async function main(): Promise<void> {

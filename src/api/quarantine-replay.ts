@@ -20,7 +20,7 @@ import type { Distiller } from '../shared/distiller/index.js';
 import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { prepareEvent, recordCounters, storeEvents, type PreparedEvent } from '../shared/store/batch.js';
-import { assertStorable, EventTypeIds, oversizedIndexedTraits } from '../shared/store/events.js';
+import { assertStorable, EventTypeIds, rejectedContentReason } from '../shared/store/events.js';
 import { deleteQuarantined, getQuarantined, updateQuarantineReason } from '../shared/store/quarantine-queries.js';
 import { DateTime } from '../shared/time.js';
 import type { TriggerDefinition } from '../shared/triggers/index.js';
@@ -82,8 +82,7 @@ async function replayOne(ctx: ReplayContext, id: number): Promise<ReplayOutcome>
     );
   } catch (err) {
     if (classifyDbError(err) !== 'content') throw err;
-    const hint = oversizedIndexedTraits(prepared.event, ctx.indexedTraits);
-    return stillPoison(ctx, id, `could not be stored: ${describeDbError(err)}${hint === null ? '' : ` (${hint})`}`);
+    return stillPoison(ctx, id, rejectedContentReason(describeDbError(err), prepared.event, ctx.indexedTraits));
   }
   if (result === null) return { id, outcome: 'not_found' };
   recordCounters(result.counters);

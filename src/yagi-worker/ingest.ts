@@ -30,7 +30,7 @@ import { PoisonMessageError, toError } from '../shared/errors.js';
 import type { Event } from '../shared/event.js';
 import { fileStoredEvents, insertPreparedEvents, prepareEvent, recordCounters, type PreparedEvent } from '../shared/store/batch.js';
 import { probeWrites } from '../shared/store/canary.js';
-import { assertStorable, EventTypeIds, oversizedIndexedTraits } from '../shared/store/events.js';
+import { assertStorable, EventTypeIds, rejectedContentReason } from '../shared/store/events.js';
 import { newestEvent, recordCellBatch } from '../shared/store/ingest-cells.js';
 import { insertQuarantine, type QuarantineEntry } from '../shared/store/quarantine.js';
 import type { DateTime } from '../shared/time.js';
@@ -213,8 +213,8 @@ export class Ingestor {
     }
     const ids = item.kind === 'event' ? { messageId: item.prepared.event.messageId, eventType: item.prepared.event.eventType } : {};
     if (cls === 'content') {
-      const hint = item.kind === 'event' ? oversizedIndexedTraits(item.prepared.event, this.options.indexedTraits) : null;
-      return { kind: 'poison', reason: `could not be stored: ${error}${hint === null ? '' : ` (${hint})`}`, ...ids, raw: item.raw };
+      const event = item.kind === 'event' ? item.prepared.event : undefined;
+      return { kind: 'poison', reason: rejectedContentReason(error, event, this.options.indexedTraits), ...ids, raw: item.raw };
     }
     if (failures >= this.options.maxAttempts) {
       log.error({ err: toError(err), failures, ...ids }, 'message failed alone too many times while the database accepted other writes; quarantining it');

@@ -130,20 +130,21 @@ export function assertStorable(event: Event): void {
 const MAX_INDEXED_TEXT_BYTES = 65_535;
 
 /**
- * Why the database may refuse `event` that assertStorable cannot tell in advance: its indexed
- * text traits longer than their column, as `indexed trait NAME is N bytes, …` (null: none).
- * Added to the quarantine reason when the database rejects a message alone, whose error names
- * only the column.
+ * The quarantine reason for an event the database rejected alone for its content (`error`: the
+ * database's, as db/errors.ts describeDbError gives it). That error names only the column, so
+ * the indexed text traits longer than theirs are named too, when there are any (`event`
+ * undefined: a quarantine row, which has none). Used by ingest and by quarantine replay.
  */
-export function oversizedIndexedTraits(event: Event, indexedTraits: ReadonlySet<string>): string | null {
-  const found: string[] = [];
+export function rejectedContentReason(error: string, event: Event | undefined, indexedTraits: ReadonlySet<string>): string {
+  const oversized: string[] = [];
   for (const name of indexedTraits) {
-    const v = event.traits[name];
+    const v = event?.traits[name];
     if (typeof v !== 'string' || v.length * 3 <= MAX_INDEXED_TEXT_BYTES) continue;
     const bytes = Buffer.byteLength(v);
-    if (bytes > MAX_INDEXED_TEXT_BYTES) found.push(`indexed trait ${name} is ${bytes} bytes`);
+    if (bytes > MAX_INDEXED_TEXT_BYTES) oversized.push(`indexed trait ${name} is ${bytes} bytes`);
   }
-  return found.length === 0 ? null : `${found.join(', ')}; an indexed text trait holds at most ${MAX_INDEXED_TEXT_BYTES} bytes (trait.t_string)`;
+  const hint = oversized.length === 0 ? '' : ` (${oversized.join(', ')}; an indexed text trait holds at most ${MAX_INDEXED_TEXT_BYTES} bytes (trait.t_string))`;
+  return `could not be stored: ${error}${hint}`;
 }
 
 function checkIdentifier(what: string, value: string): void {
