@@ -42,8 +42,20 @@ export async function killDatabaseSessions(pool: Pool, database: string, ...only
  */
 export async function holdIngestMidBatch(pool: Pool, database: string, timeoutMs = 30_000): Promise<{ sessionId: number; release: () => Promise<void> }> {
   const conn = await pool.getConnection();
-  await conn.query('BEGIN');
-  await conn.query('SELECT id FROM event_type FOR UPDATE');
+  // Taking the locks can deadlock with a batch of the worker's (which holds shared ones for its
+  // foreign keys); InnoDB then rolls ours back, and we take them again.
+  for (let attempt = 1; ; attempt++) {
+    await conn.query('BEGIN');
+    try {
+      await conn.query('SELECT id FROM event_type FOR UPDATE');
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ER_LOCK_DEADLOCK' || attempt >= 10) {
+        conn.release();
+        throw err;
+      }
+    }
+  }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [rows] = await pool.query("SELECT id FROM information_schema.processlist WHERE db = ? AND info LIKE 'INSERT INTO event %'", [database]);
